@@ -1,0 +1,16 @@
+//! `shardboot`: the shard bootstrap of a replicated, sharded columnar store
+//! (after Uber AresDB's data node), written against the seams in [`env`] so
+//! that it runs unchanged on the deterministic simulator `bootsim`.
+//!
+//! Module map (see `SPEC.md` for the behaviour):
+//! - [`types`], [`model`], [`placement`], [`protocol`]: plain data;
+//! - [`env`]: the seams (clock, spawn, RNG, disk, metastore, peers, cluster);
+//! - [`quirks`], [`options`]: upstream behaviours as switches, tunables.
+
+pub mod env;
+pub mod model;
+pub mod options;
+pub mod placement;
+pub mod protocol;
+pub mod quirks;
+pub mod types;

@@ -1,0 +1,200 @@
+//! Identifiers and plain data shared by every module: hosts, shards, tables,
+//! batches, offsets and time. Each is a newtype so that a shard id can never be
+//! passed where a batch id is expected, and time is never a bare integer.
+
+use std::fmt;
+use std::time::Duration;
+
+/// A data node (host) of the cluster. Displayed as `n1`, `n2`, ...
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NodeId(pub u32);
+
+impl fmt::Display for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "n{}", self.0)
+    }
+}
+
+/// A shard of the fact tables. Dimension tables always live in shard 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ShardId(pub u32);
+
+impl ShardId {
+    /// The shard every dimension table lives in.
+    pub const DIMENSION: ShardId = ShardId(0);
+}
+
+impl fmt::Display for ShardId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// One table shard: the unit of bootstrap. Displayed as `trips/2`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TableShardId {
+    pub table: String,
+    pub shard: ShardId,
+}
+
+impl TableShardId {
+    pub fn new(table: impl Into<String>, shard: ShardId) -> Self {
+        TableShardId { table: table.into(), shard }
+    }
+}
+
+impl fmt::Display for TableShardId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.table, self.shard)
+    }
+}
+
+/// An archive batch. For fact tables the batch id is the event day
+/// (days since the Unix epoch); dimension tables use their own (negative) ids.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BatchId(pub i32);
+
+impl fmt::Display for BatchId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A column of a table, `0..columns`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ColumnId(pub u32);
+
+impl fmt::Display for ColumnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// Position in a table shard's upstream log (like a Kafka offset): the
+/// record at offset `o` is the `o`-th record ever ingested for that shard.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Offset(pub u64);
+
+impl Offset {
+    pub fn next(self) -> Offset {
+        Offset(self.0 + 1)
+    }
+}
+
+impl fmt::Display for Offset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A reading of a host's clock: milliseconds since the Unix epoch.
+///
+/// Hosts only learn time through [`crate::env::Env::now`]; in simulation each
+/// host's clock is the virtual clock plus that host's skew.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(pub u64);
+
+impl Timestamp {
+    pub const MILLIS_PER_DAY: u64 = 86_400_000;
+
+    pub fn from_secs(secs: u64) -> Timestamp {
+        Timestamp(secs * 1000)
+    }
+
+    pub fn secs(self) -> u64 {
+        self.0 / 1000
+    }
+
+    /// The day number of this instant (days since the epoch), as upstream
+    /// computes "today": clock seconds / 86400.
+    pub fn day(self) -> Day {
+        Day((self.0 / Self::MILLIS_PER_DAY) as i32)
+    }
+
+    pub fn saturating_add(self, d: Duration) -> Timestamp {
+        Timestamp(self.0.saturating_add(d.as_millis() as u64))
+    }
+
+    pub fn saturating_sub(self, d: Duration) -> Timestamp {
+        Timestamp(self.0.saturating_sub(d.as_millis() as u64))
+    }
+
+    /// Time elapsed from `earlier` to `self`, zero if `earlier` is later.
+    pub fn since(self, earlier: Timestamp) -> Duration {
+        Duration::from_millis(self.0.saturating_sub(earlier.0))
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}ms", self.0)
+    }
+}
+
+/// A day number: days since the Unix epoch. Fact rows carry their event day
+/// and fact batches are one per day.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Day(pub i32);
+
+impl Day {
+    pub fn batch(self) -> BatchId {
+        BatchId(self.0)
+    }
+
+    pub fn start(self) -> Timestamp {
+        Timestamp(self.0.max(0) as u64 * Timestamp::MILLIS_PER_DAY)
+    }
+}
+
+impl fmt::Display for Day {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "day{}", self.0)
+    }
+}
+
+/// Peer-data session id, handed out by the source host from one counter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SessionId(pub u64);
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "s{}", self.0)
+    }
+}
+
+/// The state of one replica of a shard in the placement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ShardState {
+    /// Just assigned; has no data yet and must copy it from a peer.
+    Initializing,
+    /// Serving and complete.
+    Available,
+    /// Being replaced; still has its data and may serve as a copy source.
+    Leaving,
+}
+
+impl fmt::Display for ShardState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ShardState::Initializing => "initializing",
+            ShardState::Available => "available",
+            ShardState::Leaving => "leaving",
+        })
+    }
+}
+
+/// Whether a table is a time-series fact table or a keyed dimension table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TableKind {
+    Fact,
+    Dimension,
+}
+
+impl fmt::Display for TableKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TableKind::Fact => "fact",
+            TableKind::Dimension => "dimension",
+        })
+    }
+}
