@@ -1,1 +1,7 @@
-pub fn y(){}
+//! `bootsim`: a deterministic simulation testbed for the shard bootstrap in
+//! [`shardboot`]. One thread, virtual time, one seeded RNG with named
+//! sub-streams: the same seed gives the same run, byte for byte.
+
+pub mod executor;
+pub mod rng;
+pub mod time;

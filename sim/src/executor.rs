@@ -1,0 +1,818 @@
+//! The single-threaded, seeded executor with virtual time.
+//!
+//! At every step one *ready* task is polled; which one is chosen by the
+//! scheduler (seeded random pick, or FIFO for debugging). Virtual time jumps
+//! to the next timer only when nothing is ready. A run ends with a
+//! [`RunEnd`] reason: all tasks done, a time or step bound, a stall (tasks
+//! pending with nothing ready and no timer) or a caught panic.
+//!
+//! Design choices that keep it fast (see PERFORMANCE.md): wakers are
+//! allocation-free `RawWaker`s carrying the task slot and generation; the
+//! ready queue is a `VecDeque` of slot indices with O(1) random
+//! `swap_remove`; timers are a binary heap of small entries. The running
+//! executor is reached through a thread-local, so seams and futures need no
+//! handle, and each simulation (one per thread in a swarm) is isolated.
+//!
+//! Not modelled: preemption inside a poll (a task runs until it awaits), and
+//! cancellation of timers (a dropped `Sleep` leaves an entry that fires a
+//! harmless spurious wake-up).
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BinaryHeap, VecDeque};
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
+use std::time::Duration;
+
+use shardboot::types::NodeId;
+
+use crate::rng::SimRng;
+use crate::time::VirtualTime;
+
+/// How the next task is chosen among the ready ones.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Scheduler {
+    /// Uniformly at random, from the executor's seeded stream.
+    #[default]
+    Random,
+    /// In wake-up order: the same schedule for every seed (debugging).
+    Fifo,
+}
+
+/// Bounds of one [`Executor::run`] call.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Stop when the next event is after this virtual time.
+    pub until: VirtualTime,
+    /// Stop after this many polls in total.
+    pub max_steps: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            until: VirtualTime::MAX,
+            max_steps: u64::MAX,
+        }
+    }
+}
+
+/// Why a run stopped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RunEnd {
+    /// No task is left.
+    AllDone,
+    /// The next timer lies beyond `Limits::until`; virtual time is now `until`.
+    TimeLimit,
+    /// `Limits::max_steps` polls were made.
+    StepLimit,
+    /// Tasks are pending but none is ready and no timer is set: they can
+    /// never make progress. Lists them as `name@node`, sorted.
+    Stalled { tasks: Vec<String> },
+    /// A task panicked; the simulation cannot go on.
+    Panicked { task: String, message: String },
+}
+
+/// Counters of one executor, for benchmarks and reports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub polls: u64,
+    pub timers_fired: u64,
+    pub spawned: u64,
+}
+
+type BoxFuture = Pin<Box<dyn Future<Output = ()>>>;
+
+struct Slot {
+    future: Option<BoxFuture>,
+    generation: u32,
+    queued: bool,
+    name: &'static str,
+    node: Option<NodeId>,
+}
+
+struct TimerEntry {
+    at: VirtualTime,
+    seq: u64,
+    waker: Waker,
+}
+
+impl PartialEq for TimerEntry {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl Eq for TimerEntry {}
+impl PartialOrd for TimerEntry {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for TimerEntry {
+    /// Reversed: the heap pops the earliest (then first-set) timer.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (other.at, other.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+/// The executor's state, shared with wakers and free functions through the
+/// thread-local [`CURRENT`] while a run is in progress.
+struct Shared {
+    now: Cell<VirtualTime>,
+    slots: RefCell<Vec<Slot>>,
+    free: RefCell<Vec<u32>>,
+    live: Cell<usize>,
+    ready: RefCell<VecDeque<u32>>,
+    timers: RefCell<BinaryHeap<TimerEntry>>,
+    timer_seq: Cell<u64>,
+    current: Cell<Option<u32>>,
+    scheduler: Scheduler,
+    rng: RefCell<SimRng>,
+    stats: Cell<Stats>,
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Rc<Shared>>> = const { RefCell::new(None) };
+}
+
+fn with_current<R>(f: impl FnOnce(&Rc<Shared>) -> R) -> R {
+    CURRENT.with(|c| {
+        let cur = c.borrow();
+        let shared = cur
+            .as_ref()
+            .expect("bootsim: called outside a running simulation (no executor on this thread)");
+        f(shared)
+    })
+}
+
+impl Shared {
+    fn spawn_boxed(&self, name: &'static str, node: Option<NodeId>, future: BoxFuture) -> u32 {
+        let mut slots = self.slots.borrow_mut();
+        let index = match self.free.borrow_mut().pop() {
+            Some(i) => {
+                let slot = &mut slots[i as usize];
+                slot.future = Some(future);
+                slot.name = name;
+                slot.node = node;
+                i
+            }
+            None => {
+                slots.push(Slot {
+                    future: Some(future),
+                    generation: 0,
+                    queued: false,
+                    name,
+                    node,
+                });
+                (slots.len() - 1) as u32
+            }
+        };
+        drop(slots);
+        self.live.set(self.live.get() + 1);
+        let mut s = self.stats.get();
+        s.spawned += 1;
+        self.stats.set(s);
+        let generation = self.slots.borrow()[index as usize].generation;
+        self.wake(index, generation);
+        index
+    }
+
+    fn wake(&self, index: u32, generation: u32) {
+        let mut slots = self.slots.borrow_mut();
+        if let Some(slot) = slots.get_mut(index as usize) {
+            if slot.generation == generation && !slot.queued {
+                slot.queued = true;
+                self.ready.borrow_mut().push_back(index);
+            }
+        }
+    }
+
+    fn next_ready(&self) -> Option<u32> {
+        let mut ready = self.ready.borrow_mut();
+        match self.scheduler {
+            Scheduler::Fifo => ready.pop_front(),
+            Scheduler::Random => {
+                let n = ready.len();
+                if n == 0 {
+                    return None;
+                }
+                let i = self.rng.borrow_mut().below(n as u64) as usize;
+                ready.swap_remove_back(i)
+            }
+        }
+    }
+
+    fn add_timer(&self, at: VirtualTime, waker: Waker) {
+        let seq = self.timer_seq.get();
+        self.timer_seq.set(seq + 1);
+        self.timers.borrow_mut().push(TimerEntry { at, seq, waker });
+    }
+
+    /// Fire every timer due at the earliest pending instant, if it is not
+    /// beyond `until`. Returns false when there is nothing to fire.
+    fn advance_time(&self, until: VirtualTime) -> Result<(), RunEnd> {
+        let next = match self.timers.borrow().peek() {
+            Some(t) => t.at,
+            None => return Err(self.stall()),
+        };
+        if next > until {
+            self.now.set(until.max(self.now.get()));
+            return Err(RunEnd::TimeLimit);
+        }
+        self.now.set(next.max(self.now.get()));
+        let mut fired = 0;
+        loop {
+            let entry = {
+                let mut timers = self.timers.borrow_mut();
+                match timers.peek() {
+                    Some(t) if t.at <= next => timers.pop(),
+                    _ => None,
+                }
+            };
+            match entry {
+                Some(e) => {
+                    fired += 1;
+                    e.waker.wake();
+                }
+                None => break,
+            }
+        }
+        let mut s = self.stats.get();
+        s.timers_fired += fired;
+        self.stats.set(s);
+        Ok(())
+    }
+
+    fn stall(&self) -> RunEnd {
+        let slots = self.slots.borrow();
+        let mut tasks: Vec<String> = slots
+            .iter()
+            .filter(|s| s.future.is_some())
+            .map(|s| task_label(s.name, s.node))
+            .collect();
+        tasks.sort();
+        RunEnd::Stalled { tasks }
+    }
+}
+
+fn task_label(name: &str, node: Option<NodeId>) -> String {
+    match node {
+        Some(n) => format!("{name}@{n}"),
+        None => name.to_string(),
+    }
+}
+
+// --- wakers: the task slot and generation packed into the data pointer ----
+
+fn pack(index: u32, generation: u32) -> *const () {
+    ((u64::from(generation) << 32) | u64::from(index)) as usize as *const ()
+}
+
+fn unpack(data: *const ()) -> (u32, u32) {
+    let v = data as usize as u64;
+    (v as u32, (v >> 32) as u32)
+}
+
+static VTABLE: RawWakerVTable = RawWakerVTable::new(clone_raw, wake_raw, wake_raw, drop_raw);
+
+fn clone_raw(data: *const ()) -> RawWaker {
+    RawWaker::new(data, &VTABLE)
+}
+
+fn wake_raw(data: *const ()) {
+    let (index, generation) = unpack(data);
+    CURRENT.with(|c| {
+        if let Some(shared) = c.borrow().as_ref() {
+            shared.wake(index, generation);
+        }
+    });
+}
+
+fn drop_raw(_: *const ()) {}
+
+fn task_waker(index: u32, generation: u32) -> Waker {
+    // SAFETY: the vtable functions never dereference the data pointer; it is
+    // a plain integer, valid to copy, wake and drop from anywhere.
+    unsafe { Waker::from_raw(RawWaker::new(pack(index, generation), &VTABLE)) }
+}
+
+/// A simulation's executor. Create one per run; it owns every task.
+pub struct Executor {
+    shared: Rc<Shared>,
+}
+
+impl Executor {
+    /// `rng` decides the schedule (fork a `"scheduler"` stream for it).
+    pub fn new(rng: SimRng, scheduler: Scheduler) -> Executor {
+        Executor {
+            shared: Rc::new(Shared {
+                now: Cell::new(VirtualTime::ZERO),
+                slots: RefCell::new(Vec::new()),
+                free: RefCell::new(Vec::new()),
+                live: Cell::new(0),
+                ready: RefCell::new(VecDeque::new()),
+                timers: RefCell::new(BinaryHeap::new()),
+                timer_seq: Cell::new(0),
+                current: Cell::new(None),
+                scheduler,
+                rng: RefCell::new(rng),
+                stats: Cell::new(Stats::default()),
+            }),
+        }
+    }
+
+    /// Spawn a task before (or between) runs.
+    pub fn spawn<T: 'static>(
+        &self,
+        name: &'static str,
+        node: Option<NodeId>,
+        fut: impl Future<Output = T> + 'static,
+    ) -> JoinHandle<T> {
+        spawn_in(&self.shared, name, node, fut)
+    }
+
+    pub fn now(&self) -> VirtualTime {
+        self.shared.now.get()
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.shared.stats.get()
+    }
+
+    /// Tasks not finished yet.
+    pub fn live_tasks(&self) -> usize {
+        self.shared.live.get()
+    }
+
+    /// Run until a bound or an end condition; can be called again to go on.
+    pub fn run(&mut self, limits: Limits) -> RunEnd {
+        let _enter = Enter::new(&self.shared);
+        let shared = &*self.shared;
+        loop {
+            if shared.live.get() == 0 {
+                return RunEnd::AllDone;
+            }
+            if shared.stats.get().polls >= limits.max_steps {
+                return RunEnd::StepLimit;
+            }
+            let Some(index) = shared.next_ready() else {
+                if let Err(end) = shared.advance_time(limits.until) {
+                    return end;
+                }
+                continue;
+            };
+            if let Some(end) = self.poll_task(index) {
+                return end;
+            }
+        }
+    }
+
+    fn poll_task(&self, index: u32) -> Option<RunEnd> {
+        let shared = &*self.shared;
+        let (mut future, generation, name, node) = {
+            let mut slots = shared.slots.borrow_mut();
+            let slot = &mut slots[index as usize];
+            slot.queued = false;
+            match slot.future.take() {
+                Some(f) => (f, slot.generation, slot.name, slot.node),
+                None => return None,
+            }
+        };
+        let mut s = shared.stats.get();
+        s.polls += 1;
+        shared.stats.set(s);
+        shared.current.set(Some(index));
+        let waker = task_waker(index, generation);
+        let mut cx = Context::from_waker(&waker);
+        let result = catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(&mut cx)));
+        shared.current.set(None);
+        match result {
+            Ok(Poll::Pending) => {
+                shared.slots.borrow_mut()[index as usize].future = Some(future);
+                None
+            }
+            Ok(Poll::Ready(())) => {
+                drop(future);
+                self.release(index);
+                None
+            }
+            Err(payload) => {
+                drop(future);
+                self.release(index);
+                Some(RunEnd::Panicked {
+                    task: task_label(name, node),
+                    message: panic_message(payload.as_ref()),
+                })
+            }
+        }
+    }
+
+    fn release(&self, index: u32) {
+        let shared = &*self.shared;
+        let mut slots = shared.slots.borrow_mut();
+        let slot = &mut slots[index as usize];
+        slot.generation = slot.generation.wrapping_add(1);
+        slot.queued = false;
+        drop(slots);
+        shared.free.borrow_mut().push(index);
+        shared.live.set(shared.live.get() - 1);
+    }
+
+    /// Drop every task of `node` (a crash): their futures are dropped, their
+    /// pending wake-ups ignored, and their join handles never complete.
+    pub fn kill_node(&mut self, node: NodeId) -> usize {
+        let _enter = Enter::new(&self.shared);
+        let victims: Vec<u32> = self
+            .shared
+            .slots
+            .borrow()
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.future.is_some() && s.node == Some(node))
+            .map(|(i, _)| i as u32)
+            .collect();
+        for &i in &victims {
+            let fut = self.shared.slots.borrow_mut()[i as usize].future.take();
+            drop(fut);
+            self.release(i);
+        }
+        victims.len()
+    }
+}
+
+impl Drop for Executor {
+    fn drop(&mut self) {
+        // Futures may wake or drop other tasks' handles while dropped: keep
+        // the executor reachable, and drop them outside any borrow.
+        let _enter = Enter::new(&self.shared);
+        let futures: Vec<BoxFuture> = self
+            .shared
+            .slots
+            .borrow_mut()
+            .iter_mut()
+            .filter_map(|s| s.future.take())
+            .collect();
+        drop(futures);
+        self.shared.timers.borrow_mut().clear();
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_string()
+    }
+}
+
+/// Installs the executor as this thread's current one for a scope; restores
+/// whatever was there before (runs do not nest, but drops may).
+struct Enter {
+    previous: Option<Rc<Shared>>,
+}
+
+impl Enter {
+    fn new(shared: &Rc<Shared>) -> Enter {
+        let previous = CURRENT.with(|c| c.borrow_mut().replace(shared.clone()));
+        Enter { previous }
+    }
+}
+
+impl Drop for Enter {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        CURRENT.with(|c| *c.borrow_mut() = previous);
+    }
+}
+
+// --- free functions for code running inside a simulation -----------------
+
+fn spawn_in<T: 'static>(
+    shared: &Shared,
+    name: &'static str,
+    node: Option<NodeId>,
+    fut: impl Future<Output = T> + 'static,
+) -> JoinHandle<T> {
+    let state = Rc::new(RefCell::new(JoinState {
+        output: None,
+        waker: None,
+    }));
+    let task_state = state.clone();
+    shared.spawn_boxed(
+        name,
+        node,
+        Box::pin(async move {
+            let out = fut.await;
+            let waker = {
+                let mut st = task_state.borrow_mut();
+                st.output = Some(out);
+                st.waker.take()
+            };
+            if let Some(w) = waker {
+                w.wake();
+            }
+        }),
+    );
+    JoinHandle { state }
+}
+
+/// Spawn a task on the running simulation; it runs on the same node as the
+/// spawning task.
+pub fn spawn<T: 'static>(
+    name: &'static str,
+    fut: impl Future<Output = T> + 'static,
+) -> JoinHandle<T> {
+    with_current(|s| spawn_in(s, name, current_node_of(s), fut))
+}
+
+/// Spawn a task of `node` on the running simulation.
+pub fn spawn_on<T: 'static>(
+    name: &'static str,
+    node: Option<NodeId>,
+    fut: impl Future<Output = T> + 'static,
+) -> JoinHandle<T> {
+    with_current(|s| spawn_in(s, name, node, fut))
+}
+
+fn current_node_of(s: &Shared) -> Option<NodeId> {
+    s.current
+        .get()
+        .and_then(|i| s.slots.borrow().get(i as usize).and_then(|slot| slot.node))
+}
+
+/// The virtual time of the running simulation.
+pub fn now() -> VirtualTime {
+    with_current(|s| s.now.get())
+}
+
+/// Virtual time and node of the task being polled, if a simulation is
+/// running on this thread (used by the trace layer).
+pub fn context() -> Option<(VirtualTime, Option<NodeId>)> {
+    CURRENT.with(|c| {
+        c.borrow()
+            .as_ref()
+            .map(|s| (s.now.get(), current_node_of(s)))
+    })
+}
+
+/// Output slot of a spawned task.
+struct JoinState<T> {
+    output: Option<T>,
+    waker: Option<Waker>,
+}
+
+/// Awaits a spawned task's output. Dropping it detaches the task. If the
+/// task is killed (its node crashed) the handle never completes.
+pub struct JoinHandle<T> {
+    state: Rc<RefCell<JoinState<T>>>,
+}
+
+impl<T> Future for JoinHandle<T> {
+    type Output = T;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        let mut st = self.state.borrow_mut();
+        match st.output.take() {
+            Some(out) => Poll::Ready(out),
+            None => {
+                st.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+}
+
+/// Completes once virtual time reaches the deadline.
+pub struct Sleep {
+    deadline: VirtualTime,
+    registered: bool,
+}
+
+impl Future for Sleep {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        with_current(|s| {
+            if s.now.get() >= self.deadline {
+                Poll::Ready(())
+            } else {
+                if !self.registered {
+                    s.add_timer(self.deadline, cx.waker().clone());
+                    self.registered = true;
+                }
+                Poll::Pending
+            }
+        })
+    }
+}
+
+/// Wait `d` of virtual time. A zero sleep still yields to the scheduler
+/// through the timer at the current instant.
+pub fn sleep(d: Duration) -> Sleep {
+    sleep_until(now() + d)
+}
+
+pub fn sleep_until(deadline: VirtualTime) -> Sleep {
+    Sleep {
+        deadline,
+        registered: false,
+    }
+}
+
+/// Let every other ready task run before this one goes on: the task goes to
+/// the back of the ready queue (or a random place in it).
+pub async fn yield_now() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    })
+    .await
+}
+
+/// The deadline passed before the future completed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("deadline elapsed")]
+pub struct Elapsed;
+
+/// Run `fut` for at most `d` of virtual time.
+pub async fn timeout<T>(d: Duration, fut: impl Future<Output = T>) -> Result<T, Elapsed> {
+    let mut fut = std::pin::pin!(fut);
+    let mut sleep = std::pin::pin!(sleep(d));
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(v) = fut.as_mut().poll(cx) {
+            return Poll::Ready(Ok(v));
+        }
+        sleep.as_mut().poll(cx).map(|()| Err(Elapsed))
+    })
+    .await
+}
+
+/// Ticks every `period`, starting one period from its creation; a late tick
+/// does not cause a burst of catch-up ticks.
+pub struct Interval {
+    period: Duration,
+    next: VirtualTime,
+}
+
+pub fn interval(period: Duration) -> Interval {
+    Interval {
+        period,
+        next: now() + period,
+    }
+}
+
+impl Interval {
+    pub async fn tick(&mut self) -> VirtualTime {
+        sleep_until(self.next).await;
+        let t = now();
+        self.next = t + self.period;
+        t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exec(seed: u64) -> Executor {
+        Executor::new(SimRng::new(seed).fork("scheduler"), Scheduler::Random)
+    }
+
+    #[test]
+    fn join_handle_yields_task_output_and_time_jumps() {
+        let mut ex = exec(1);
+        let out = Rc::new(Cell::new(0));
+        let o = out.clone();
+        ex.spawn("main", None, async move {
+            let h = spawn("child", async {
+                sleep(Duration::from_secs(5)).await;
+                41
+            });
+            o.set(h.await + 1);
+        });
+        assert_eq!(ex.run(Limits::default()), RunEnd::AllDone);
+        assert_eq!(out.get(), 42);
+        assert_eq!(ex.now().elapsed(), Duration::from_secs(5));
+    }
+
+    #[test]
+    fn stall_names_the_stuck_tasks() {
+        let mut ex = exec(1);
+        let (_tx, rx) = futures::channel::oneshot::channel::<()>();
+        ex.spawn("waiter", Some(NodeId(2)), async move {
+            let _ = rx.await;
+        });
+        std::mem::forget(_tx);
+        assert_eq!(
+            ex.run(Limits::default()),
+            RunEnd::Stalled {
+                tasks: vec!["waiter@n2".to_string()]
+            }
+        );
+    }
+
+    #[test]
+    fn panics_are_caught_and_named() {
+        let mut ex = exec(1);
+        ex.spawn("boom", Some(NodeId(1)), async {
+            sleep(Duration::from_millis(1)).await;
+            panic!("kaboom");
+        });
+        assert_eq!(
+            ex.run(Limits::default()),
+            RunEnd::Panicked {
+                task: "boom@n1".into(),
+                message: "kaboom".into()
+            }
+        );
+    }
+
+    #[test]
+    fn time_and_step_limits_stop_and_resume() {
+        let mut ex = exec(1);
+        ex.spawn("ticker", None, async {
+            let mut iv = interval(Duration::from_secs(1));
+            for _ in 0..10 {
+                iv.tick().await;
+            }
+        });
+        let until = VirtualTime::ZERO + Duration::from_millis(3500);
+        assert_eq!(
+            ex.run(Limits {
+                until,
+                ..Limits::default()
+            }),
+            RunEnd::TimeLimit
+        );
+        assert_eq!(ex.now(), until);
+        let steps = ex.stats().polls;
+        assert_eq!(
+            ex.run(Limits {
+                max_steps: steps + 2,
+                ..Limits::default()
+            }),
+            RunEnd::StepLimit
+        );
+        assert_eq!(ex.run(Limits::default()), RunEnd::AllDone);
+        assert_eq!(ex.now().elapsed(), Duration::from_secs(10));
+    }
+
+    #[test]
+    fn timeout_fires_only_when_the_future_is_late() {
+        let mut ex = exec(1);
+        let res = Rc::new(RefCell::new(Vec::new()));
+        let r = res.clone();
+        ex.spawn("main", None, async move {
+            let fast = timeout(Duration::from_secs(2), sleep(Duration::from_secs(1))).await;
+            let slow = timeout(Duration::from_secs(2), sleep(Duration::from_secs(3))).await;
+            r.borrow_mut().extend([fast, slow]);
+        });
+        ex.run(Limits::default());
+        assert_eq!(*res.borrow(), vec![Ok(()), Err(Elapsed)]);
+    }
+
+    #[test]
+    fn random_schedule_depends_on_seed_and_fifo_does_not() {
+        fn order(seed: u64, scheduler: Scheduler) -> Vec<u32> {
+            let mut ex = Executor::new(SimRng::new(seed), scheduler);
+            let log = Rc::new(RefCell::new(Vec::new()));
+            for i in 0..20 {
+                let log = log.clone();
+                ex.spawn("t", None, async move {
+                    yield_now().await;
+                    log.borrow_mut().push(i);
+                });
+            }
+            ex.run(Limits::default());
+            log.take()
+        }
+        assert_eq!(order(1, Scheduler::Random), order(1, Scheduler::Random));
+        assert_ne!(order(1, Scheduler::Random), order(2, Scheduler::Random));
+        assert_eq!(order(1, Scheduler::Fifo), (0..20).collect::<Vec<_>>());
+        assert_eq!(order(2, Scheduler::Fifo), (0..20).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn killing_a_node_drops_only_its_tasks() {
+        let mut ex = exec(1);
+        let done = Rc::new(Cell::new(0));
+        for node in [1, 1, 2] {
+            let d = done.clone();
+            ex.spawn("w", Some(NodeId(node)), async move {
+                sleep(Duration::from_secs(1)).await;
+                d.set(d.get() + 1);
+            });
+        }
+        assert_eq!(ex.kill_node(NodeId(1)), 2);
+        assert_eq!(ex.run(Limits::default()), RunEnd::AllDone);
+        assert_eq!(done.get(), 1);
+    }
+}
