@@ -131,12 +131,6 @@ pub struct SnapshotProgress {
     pub last_batch_size: u32,
 }
 
-impl Default for BatchId {
-    fn default() -> Self {
-        BatchId(0)
-    }
-}
-
 /// Everything the metastore keeps for one table shard.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ShardMeta {

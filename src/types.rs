@@ -51,7 +51,7 @@ impl fmt::Display for TableShardId {
 
 /// An archive batch. For fact tables the batch id is the event day
 /// (days since the Unix epoch); dimension tables use their own (negative) ids.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct BatchId(pub i32);
 
 impl fmt::Display for BatchId {

@@ -18,7 +18,7 @@
 //! harmless spurious wake-up).
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
@@ -30,6 +30,7 @@ use shardboot::types::NodeId;
 
 use crate::rng::SimRng;
 use crate::time::VirtualTime;
+use crate::timers::{Timer, TimerQueue};
 
 /// How the next task is chosen among the ready ones.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -93,29 +94,11 @@ struct Slot {
     node: Option<NodeId>,
 }
 
-struct TimerEntry {
-    at: VirtualTime,
-    seq: u64,
-    waker: Waker,
-}
-
-impl PartialEq for TimerEntry {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
-    }
-}
-impl Eq for TimerEntry {}
-impl PartialOrd for TimerEntry {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for TimerEntry {
-    /// Reversed: the heap pops the earliest (then first-set) timer.
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (other.at, other.seq).cmp(&(self.at, self.seq))
-    }
-}
+/// Timer keys are either one of our task wakers (slot and generation, see
+/// [`pack`]) or, with [`FOREIGN`] set, an index into
+/// `Shared::foreign_wakers` (wakers made by combinators such as
+/// `FuturesUnordered`). Keeping keys at 8 bytes keeps the queue compact.
+const FOREIGN: u64 = 1 << 63;
 
 /// The executor's state, shared with wakers and free functions through the
 /// thread-local [`CURRENT`] while a run is in progress.
@@ -125,8 +108,9 @@ struct Shared {
     free: RefCell<Vec<u32>>,
     live: Cell<usize>,
     ready: RefCell<VecDeque<u32>>,
-    timers: RefCell<BinaryHeap<TimerEntry>>,
-    timer_seq: Cell<u64>,
+    timers: RefCell<TimerQueue>,
+    foreign_wakers: RefCell<Vec<Option<Waker>>>,
+    free_foreign: RefCell<Vec<u64>>,
     current: Cell<Option<u32>>,
     scheduler: Scheduler,
     rng: RefCell<SimRng>,
@@ -134,17 +118,23 @@ struct Shared {
 }
 
 thread_local! {
-    static CURRENT: RefCell<Option<Rc<Shared>>> = const { RefCell::new(None) };
+    /// The executor running on this thread, set by [`Enter`] for the span of
+    /// a run (or a drop). A raw pointer in a `Cell`: the cheapest TLS there
+    /// is, and this is on the path of every wake-up and timer.
+    static CURRENT: Cell<*const Shared> = const { Cell::new(std::ptr::null()) };
 }
 
-fn with_current<R>(f: impl FnOnce(&Rc<Shared>) -> R) -> R {
-    CURRENT.with(|c| {
-        let cur = c.borrow();
-        let shared = cur
-            .as_ref()
-            .expect("bootsim: called outside a running simulation (no executor on this thread)");
-        f(shared)
-    })
+fn try_with_current<R>(f: impl FnOnce(&Shared) -> R) -> Option<R> {
+    let ptr = CURRENT.with(Cell::get);
+    // SAFETY: a non-null pointer was installed by an `Enter` guard that holds
+    // an `Rc<Shared>` to it, and it is reset before that guard is dropped.
+    // Single-threaded: nothing else can free it meanwhile.
+    (!ptr.is_null()).then(|| f(unsafe { &*ptr }))
+}
+
+fn with_current<R>(f: impl FnOnce(&Shared) -> R) -> R {
+    try_with_current(f)
+        .expect("bootsim: called outside a running simulation (no executor on this thread)")
 }
 
 impl Shared {
@@ -204,17 +194,43 @@ impl Shared {
         }
     }
 
-    fn add_timer(&self, at: VirtualTime, waker: Waker) {
-        let seq = self.timer_seq.get();
-        self.timer_seq.set(seq + 1);
-        self.timers.borrow_mut().push(TimerEntry { at, seq, waker });
+    fn add_timer(&self, at: VirtualTime, waker: &Waker) {
+        let key = if std::ptr::eq(waker.vtable(), &VTABLE) {
+            waker.data() as usize as u64
+        } else {
+            let mut wakers = self.foreign_wakers.borrow_mut();
+            let i = match self.free_foreign.borrow_mut().pop() {
+                Some(i) => i,
+                None => {
+                    wakers.push(None);
+                    wakers.len() as u64 - 1
+                }
+            };
+            wakers[i as usize] = Some(waker.clone());
+            FOREIGN | i
+        };
+        self.timers.borrow_mut().push(Timer { at, key });
+    }
+
+    fn fire(&self, key: u64) {
+        if key & FOREIGN == 0 {
+            let (index, generation) = unpack(key as usize as *const ());
+            self.wake(index, generation);
+        } else {
+            let i = key & !FOREIGN;
+            let waker = self.foreign_wakers.borrow_mut()[i as usize].take();
+            self.free_foreign.borrow_mut().push(i);
+            if let Some(w) = waker {
+                w.wake();
+            }
+        }
     }
 
     /// Fire every timer due at the earliest pending instant, if it is not
     /// beyond `until`. Returns false when there is nothing to fire.
     fn advance_time(&self, until: VirtualTime) -> Result<(), RunEnd> {
-        let next = match self.timers.borrow().peek() {
-            Some(t) => t.at,
+        let next = match self.timers.borrow_mut().peek() {
+            Some(at) => at,
             None => return Err(self.stall()),
         };
         if next > until {
@@ -224,17 +240,11 @@ impl Shared {
         self.now.set(next.max(self.now.get()));
         let mut fired = 0;
         loop {
-            let entry = {
-                let mut timers = self.timers.borrow_mut();
-                match timers.peek() {
-                    Some(t) if t.at <= next => timers.pop(),
-                    _ => None,
-                }
-            };
-            match entry {
-                Some(e) => {
+            let timer = self.timers.borrow_mut().pop_due(next);
+            match timer {
+                Some(t) => {
                     fired += 1;
-                    e.waker.wake();
+                    self.fire(t.key);
                 }
                 None => break,
             }
@@ -283,11 +293,7 @@ fn clone_raw(data: *const ()) -> RawWaker {
 
 fn wake_raw(data: *const ()) {
     let (index, generation) = unpack(data);
-    CURRENT.with(|c| {
-        if let Some(shared) = c.borrow().as_ref() {
-            shared.wake(index, generation);
-        }
-    });
+    try_with_current(|shared| shared.wake(index, generation));
 }
 
 fn drop_raw(_: *const ()) {}
@@ -313,8 +319,9 @@ impl Executor {
                 free: RefCell::new(Vec::new()),
                 live: Cell::new(0),
                 ready: RefCell::new(VecDeque::new()),
-                timers: RefCell::new(BinaryHeap::new()),
-                timer_seq: Cell::new(0),
+                timers: RefCell::new(TimerQueue::default()),
+                foreign_wakers: RefCell::new(Vec::new()),
+                free_foreign: RefCell::new(Vec::new()),
                 current: Cell::new(None),
                 scheduler,
                 rng: RefCell::new(rng),
@@ -413,7 +420,8 @@ impl Executor {
         let shared = &*self.shared;
         let mut slots = shared.slots.borrow_mut();
         let slot = &mut slots[index as usize];
-        slot.generation = slot.generation.wrapping_add(1);
+        // 31 bits: the top bit of a packed key marks foreign timers.
+        slot.generation = slot.generation.wrapping_add(1) & 0x7fff_ffff;
         slot.queued = false;
         drop(slots);
         shared.free.borrow_mut().push(index);
@@ -456,6 +464,7 @@ impl Drop for Executor {
             .collect();
         drop(futures);
         self.shared.timers.borrow_mut().clear();
+        self.shared.foreign_wakers.borrow_mut().clear();
     }
 }
 
@@ -472,20 +481,23 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 /// Installs the executor as this thread's current one for a scope; restores
 /// whatever was there before (runs do not nest, but drops may).
 struct Enter {
-    previous: Option<Rc<Shared>>,
+    previous: *const Shared,
+    _shared: Rc<Shared>,
 }
 
 impl Enter {
     fn new(shared: &Rc<Shared>) -> Enter {
-        let previous = CURRENT.with(|c| c.borrow_mut().replace(shared.clone()));
-        Enter { previous }
+        let previous = CURRENT.with(|c| c.replace(Rc::as_ptr(shared)));
+        Enter {
+            previous,
+            _shared: shared.clone(),
+        }
     }
 }
 
 impl Drop for Enter {
     fn drop(&mut self) {
-        let previous = self.previous.take();
-        CURRENT.with(|c| *c.borrow_mut() = previous);
+        CURRENT.with(|c| c.set(self.previous));
     }
 }
 
@@ -552,11 +564,7 @@ pub fn now() -> VirtualTime {
 /// Virtual time and node of the task being polled, if a simulation is
 /// running on this thread (used by the trace layer).
 pub fn context() -> Option<(VirtualTime, Option<NodeId>)> {
-    CURRENT.with(|c| {
-        c.borrow()
-            .as_ref()
-            .map(|s| (s.now.get(), current_node_of(s)))
-    })
+    try_with_current(|s| (s.now.get(), current_node_of(s)))
 }
 
 /// Output slot of a spawned task.
@@ -587,37 +595,54 @@ impl<T> Future for JoinHandle<T> {
 
 /// Completes once virtual time reaches the deadline.
 pub struct Sleep {
-    deadline: VirtualTime,
-    registered: bool,
+    wait: SleepState,
+}
+
+enum SleepState {
+    /// Not polled yet: the deadline is fixed at the first poll, which saves
+    /// a thread-local lookup on the hot path.
+    After(Duration),
+    Until(VirtualTime),
+    Registered(VirtualTime),
 }
 
 impl Future for Sleep {
     type Output = ();
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         with_current(|s| {
-            if s.now.get() >= self.deadline {
-                Poll::Ready(())
-            } else {
-                if !self.registered {
-                    s.add_timer(self.deadline, cx.waker().clone());
-                    self.registered = true;
+            let now = s.now.get();
+            let deadline = match self.wait {
+                SleepState::After(d) => now + d,
+                SleepState::Until(t) => t,
+                SleepState::Registered(t) => {
+                    return if now >= t {
+                        Poll::Ready(())
+                    } else {
+                        Poll::Pending
+                    };
                 }
-                Poll::Pending
+            };
+            if now >= deadline {
+                return Poll::Ready(());
             }
+            s.add_timer(deadline, cx.waker());
+            self.wait = SleepState::Registered(deadline);
+            Poll::Pending
         })
     }
 }
 
-/// Wait `d` of virtual time. A zero sleep still yields to the scheduler
-/// through the timer at the current instant.
+/// Wait `d` of virtual time, counted from the first poll. A zero sleep is
+/// ready at once; use [`yield_now`] to let other tasks run.
 pub fn sleep(d: Duration) -> Sleep {
-    sleep_until(now() + d)
+    Sleep {
+        wait: SleepState::After(d),
+    }
 }
 
 pub fn sleep_until(deadline: VirtualTime) -> Sleep {
     Sleep {
-        deadline,
-        registered: false,
+        wait: SleepState::Until(deadline),
     }
 }
 
@@ -814,5 +839,26 @@ mod tests {
         assert_eq!(ex.kill_node(NodeId(1)), 2);
         assert_eq!(ex.run(Limits::default()), RunEnd::AllDone);
         assert_eq!(done.get(), 1);
+    }
+    #[test]
+    fn timers_wake_futures_behind_foreign_wakers() {
+        use futures::stream::{FuturesUnordered, StreamExt};
+        let mut ex = exec(1);
+        let order = Rc::new(RefCell::new(Vec::new()));
+        let o = order.clone();
+        ex.spawn("main", None, async move {
+            let mut set: FuturesUnordered<_> = [3u64, 1, 2]
+                .into_iter()
+                .map(|s| async move {
+                    sleep(Duration::from_secs(s)).await;
+                    s
+                })
+                .collect();
+            while let Some(s) = set.next().await {
+                o.borrow_mut().push(s);
+            }
+        });
+        assert_eq!(ex.run(Limits::default()), RunEnd::AllDone);
+        assert_eq!(*order.borrow(), vec![1, 2, 3]);
     }
 }

@@ -34,7 +34,10 @@ impl VirtualTime {
 impl Add<Duration> for VirtualTime {
     type Output = VirtualTime;
     fn add(self, d: Duration) -> VirtualTime {
-        VirtualTime(self.0.saturating_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)))
+        VirtualTime(
+            self.0
+                .saturating_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+        )
     }
 }
 

@@ -1,0 +1,171 @@
+//! The executor's timer queue: a radix heap over virtual time.
+//!
+//! Virtual time never goes back and no timer is set before the present, so
+//! the queue is *monotone*: a radix heap fits it, with O(1) insertion and
+//! amortised O(log range) removal, and far fewer cache misses than a binary
+//! heap at tens of thousands of timers (the binary heap's `pop` was a fifth
+//! of the executor benchmark).
+//!
+//! Bucket `i > 0` holds timers whose time first differs from `last` (the
+//! most recently surfaced minimum) at bit `i - 1`; bucket 0 holds those due
+//! exactly at `last`, popped front to back. Ties between equal times go in
+//! an order that is a pure function of the insertions, so it is as
+//! deterministic as the rest of the run.
+
+use crate::time::VirtualTime;
+
+/// A timer: when it is due and an opaque key saying whom to wake.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timer {
+    pub at: VirtualTime,
+    pub key: u64,
+}
+
+/// Monotone priority queue of timers.
+#[derive(Debug)]
+pub struct TimerQueue {
+    last: u64,
+    /// Next unpopped entry of bucket 0.
+    head: usize,
+    buckets: [Vec<Timer>; 65],
+    len: usize,
+}
+
+impl Default for TimerQueue {
+    fn default() -> Self {
+        TimerQueue {
+            last: 0,
+            head: 0,
+            buckets: std::array::from_fn(|_| Vec::new()),
+            len: 0,
+        }
+    }
+}
+
+impl TimerQueue {
+    fn bucket(&self, at: u64) -> usize {
+        (64 - (at ^ self.last).leading_zeros()) as usize
+    }
+
+    /// Add a timer. One due before the last surfaced minimum is treated as
+    /// due at it (it can only come from a caller's clock error).
+    pub fn push(&mut self, mut timer: Timer) {
+        if timer.at.as_nanos() < self.last {
+            timer.at = VirtualTime::from_nanos(self.last);
+        }
+        let b = self.bucket(timer.at.as_nanos());
+        self.buckets[b].push(timer);
+        self.len += 1;
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// When the earliest timer is due.
+    pub fn peek(&mut self) -> Option<VirtualTime> {
+        if self.len == 0 {
+            return None;
+        }
+        if self.head == self.buckets[0].len() {
+            self.buckets[0].clear();
+            self.head = 0;
+            let i = self.buckets.iter().position(|b| !b.is_empty())?;
+            let min = self.buckets[i].iter().map(|t| t.at.as_nanos()).min()?;
+            self.last = min;
+            let moved = std::mem::take(&mut self.buckets[i]);
+            for t in &moved {
+                let b = self.bucket(t.at.as_nanos());
+                self.buckets[b].push(*t);
+            }
+            // Keep the emptied bucket's allocation for later pushes.
+            let mut moved = moved;
+            moved.clear();
+            if self.buckets[i].is_empty() {
+                self.buckets[i] = moved;
+            }
+        }
+        Some(VirtualTime::from_nanos(self.last))
+    }
+
+    /// Remove the next timer due at or before `at`, earliest first.
+    pub fn pop_due(&mut self, at: VirtualTime) -> Option<Timer> {
+        match self.peek() {
+            Some(t) if t <= at => {
+                self.len -= 1;
+                let timer = self.buckets[0][self.head];
+                self.head += 1;
+                Some(timer)
+            }
+            _ => None,
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.buckets.iter_mut().for_each(Vec::clear);
+        self.head = 0;
+        self.len = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::SimRng;
+
+    fn t(at: u64, key: u64) -> Timer {
+        Timer {
+            at: VirtualTime::from_nanos(at),
+            key,
+        }
+    }
+
+    #[test]
+    fn pops_in_time_order_then_insertion_order() {
+        let mut q = TimerQueue::default();
+        for (at, key) in [(5, 0), (3, 1), (5, 2), (9, 3), (3, 4)] {
+            q.push(t(at, key));
+        }
+        let mut out = Vec::new();
+        while let Some(x) = q.pop_due(VirtualTime::MAX) {
+            out.push((x.at.as_nanos(), x.key));
+        }
+        assert_eq!(out, [(3, 1), (3, 4), (5, 0), (5, 2), (9, 3)]);
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn matches_a_sorted_model_under_interleaved_pushes() {
+        let mut rng = SimRng::new(5);
+        let mut q = TimerQueue::default();
+        let mut model: Vec<u64> = Vec::new();
+        let mut now = 0;
+        for key in 0..5000 {
+            let bits = rng.below(40);
+            let at = now + rng.below(1 << bits);
+            q.push(t(at, key));
+            model.push(at);
+            if rng.below(3) == 0 {
+                model.sort();
+                let at = model.remove(0);
+                let got = q.pop_due(VirtualTime::MAX).unwrap();
+                assert_eq!(got.at.as_nanos(), at);
+                now = at;
+            }
+        }
+        assert_eq!(q.len(), model.len());
+    }
+
+    #[test]
+    fn pop_due_respects_the_bound() {
+        let mut q = TimerQueue::default();
+        q.push(t(10, 0));
+        assert_eq!(q.pop_due(VirtualTime::from_nanos(9)), None);
+        assert_eq!(q.peek(), Some(VirtualTime::from_nanos(10)));
+        assert_eq!(q.pop_due(VirtualTime::from_nanos(10)), Some(t(10, 0)));
+    }
+}

@@ -1,0 +1,212 @@
+//! The trace: every `tracing` event emitted during a run, stamped with the
+//! virtual time and node of the task that emitted it, in canonical text form,
+//! plus a blake3 **trace hash** over all of it.
+//!
+//! The hash covers every event, so two runs with the same seed must agree
+//! byte for byte. Only the last `keep` events are stored (for failure
+//! reports); with [`Keep::All`] every event is kept (determinism checks).
+//! Wall time, thread ids, file/line and span ids never enter a line.
+
+use std::collections::VecDeque;
+use std::fmt::{self, Write as _};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use shardboot::types::NodeId;
+use tracing::field::{Field, Visit};
+use tracing::{Event, Subscriber};
+use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+
+use crate::executor;
+use crate::time::VirtualTime;
+
+/// How many events a trace stores (the hash always covers all).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Keep {
+    All,
+    Last(usize),
+}
+
+/// One recorded event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TraceEvent {
+    /// Position in the whole trace, from 0.
+    pub index: u64,
+    pub time: VirtualTime,
+    pub node: Option<NodeId>,
+    pub target: &'static str,
+    pub level: tracing::Level,
+    /// The event's message: a snake_case past-tense name.
+    pub name: String,
+    /// Structured fields in the order they were written.
+    pub fields: Vec<(&'static str, String)>,
+}
+
+impl TraceEvent {
+    /// The value of field `name`, if the event has it.
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// `time node target name k=v ...`: the canonical line the hash covers.
+impl fmt::Display for TraceEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ", self.time)?;
+        match self.node {
+            Some(n) => write!(f, "{n:<3} ")?,
+            None => f.write_str("--  ")?,
+        }
+        write!(f, "{} {}", self.target, self.name)?;
+        for (k, v) in &self.fields {
+            write!(f, " {k}={v}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The recorded trace of one run.
+#[derive(Clone, Debug)]
+pub struct Trace {
+    keep: Keep,
+    events: VecDeque<TraceEvent>,
+    total: u64,
+    hasher: blake3::Hasher,
+}
+
+impl Trace {
+    fn new(keep: Keep) -> Trace {
+        Trace {
+            keep,
+            events: VecDeque::new(),
+            total: 0,
+            hasher: blake3::Hasher::new(),
+        }
+    }
+
+    fn push(&mut self, event: TraceEvent) {
+        let mut line = event.to_string();
+        line.push('\n');
+        self.hasher.update(line.as_bytes());
+        self.total += 1;
+        if let Keep::Last(n) = self.keep {
+            if self.events.len() == n {
+                self.events.pop_front();
+            }
+            if n == 0 {
+                return;
+            }
+        }
+        self.events.push_back(event);
+    }
+
+    /// The first 16 hex digits of the blake3 hash of every canonical line.
+    pub fn hash(&self) -> String {
+        self.hasher.finalize().to_hex()[..16].to_string()
+    }
+
+    /// How many events were emitted in all.
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// The stored events, oldest first.
+    pub fn events(&self) -> impl Iterator<Item = &TraceEvent> {
+        self.events.iter()
+    }
+}
+
+/// Run `f` with a trace recorder installed on this thread only (parallel
+/// tests and swarm workers do not interleave), and return its trace.
+pub fn record<R>(keep: Keep, f: impl FnOnce() -> R) -> (R, Trace) {
+    let shared = Arc::new(Mutex::new(Trace::new(keep)));
+    let layer = TraceLayer {
+        trace: shared.clone(),
+    };
+    let subscriber = tracing_subscriber::registry().with(layer);
+    let out = tracing::subscriber::with_default(subscriber, f);
+    let trace = shared
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    (out, trace)
+}
+
+/// The `tracing` layer behind [`record`]. It must be `Send + Sync` for
+/// `tracing`, hence the mutex; it is only ever touched by one thread.
+struct TraceLayer {
+    trace: Arc<Mutex<Trace>>,
+}
+
+impl<S: Subscriber> Layer<S> for TraceLayer {
+    fn on_event(&self, event: &Event<'_>, _cx: Context<'_, S>) {
+        let meta = event.metadata();
+        if *meta.level() == tracing::Level::TRACE {
+            return;
+        }
+        let (time, node) = executor::context().unwrap_or((VirtualTime::ZERO, None));
+        let mut visitor = FieldVisitor::default();
+        event.record(&mut visitor);
+        let ev = TraceEvent {
+            index: 0,
+            time,
+            node,
+            target: meta.target(),
+            level: *meta.level(),
+            name: visitor.message,
+            fields: visitor.fields,
+        };
+        let mut trace = self.trace.lock().unwrap_or_else(PoisonError::into_inner);
+        let index = trace.total;
+        trace.push(TraceEvent { index, ..ev });
+    }
+}
+
+#[derive(Default)]
+struct FieldVisitor {
+    message: String,
+    fields: Vec<(&'static str, String)>,
+}
+
+impl Visit for FieldVisitor {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.message.push_str(value);
+        } else {
+            self.fields.push((field.name(), value.to_string()));
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        let mut s = String::new();
+        let _ = write!(s, "{value:?}");
+        if field.name() == "message" {
+            self.message.push_str(&s);
+        } else {
+            self.fields.push((field.name(), s));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_get_canonical_lines_and_a_stable_hash() {
+        let ((), trace) = record(Keep::All, || {
+            tracing::info!(target: "t", shard = 3, name = "x y", "copy_started");
+            tracing::trace!(target: "t", "ignored");
+        });
+        let lines: Vec<String> = trace.events().map(|e| e.to_string()).collect();
+        assert_eq!(lines, ["00:00:00.000 --  t copy_started shard=3 name=x y"]);
+        let ((), again) = record(Keep::Last(0), || {
+            tracing::info!(target: "t", shard = 3, name = "x y", "copy_started");
+        });
+        assert_eq!(trace.hash(), again.hash());
+        assert_eq!(again.events().count(), 0);
+        assert_eq!(again.total(), 1);
+    }
+}
