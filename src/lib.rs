@@ -8,8 +8,11 @@
 //! - [`quirks`], [`options`]: upstream behaviours as switches, tunables.
 
 pub mod env;
+#[cfg(test)]
+pub(crate) mod fake;
 pub mod model;
 pub mod options;
+pub mod peer_server;
 pub mod placement;
 pub mod protocol;
 pub mod quirks;

@@ -130,6 +130,10 @@ pub enum PeerError {
     Disk(String),
     #[error("peer is not ready to serve")]
     NotReady,
+    /// A background job holds the table shard's token (quirk Q9 off): no new
+    /// session may start until it is released.
+    #[error("table shard is held by a background job")]
+    TokenHeld,
 }
 
 /// What a client sees when a peer call fails.
