@@ -142,6 +142,25 @@ pub struct ShardMeta {
     pub batches: BTreeMap<BatchId, BatchMeta>,
 }
 
+impl ShardMeta {
+    /// Apply one metastore update, as every metastore implementation must.
+    pub fn apply(&mut self, update: MetaWrite) {
+        match update {
+            MetaWrite::CommitOffset(o) => self.commit_offset = o,
+            MetaWrite::CheckpointOffset(o) => self.checkpoint_offset = o,
+            MetaWrite::ArchivingCutoff(c) => self.cutoff = c,
+            MetaWrite::BackfillProgress(p) => self.backfill = p,
+            MetaWrite::SnapshotProgress(p) => self.snapshot = p,
+            MetaWrite::BatchVersion { batch, meta } => {
+                self.batches.insert(batch, meta);
+            }
+            MetaWrite::DeleteBatch(batch) => {
+                self.batches.remove(&batch);
+            }
+        }
+    }
+}
+
 /// One durable metastore update. Updates are applied one at a time, in the
 /// order the code issues them (upstream tests pin that order).
 #[derive(Clone, Debug, PartialEq, Eq)]
