@@ -10,10 +10,12 @@
 pub mod env;
 #[cfg(test)]
 pub(crate) mod fake;
+pub mod manager;
 pub mod model;
 pub mod options;
 pub mod peer_server;
 pub mod placement;
 pub mod protocol;
 pub mod quirks;
+pub mod store;
 pub mod types;
