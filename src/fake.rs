@@ -693,10 +693,12 @@ impl FakeMetaStore {
 
     /// Apply a write now, without recording it (a background job's update).
     pub(crate) fn apply(&self, shard: &TableShardId, update: MetaWrite) {
-        apply(
-            self.0.borrow_mut().shards.entry(shard.clone()).or_default(),
-            update,
-        );
+        self.0
+            .borrow_mut()
+            .shards
+            .entry(shard.clone())
+            .or_default()
+            .apply(update);
     }
 
     pub(crate) fn get(&self, shard: &TableShardId) -> ShardMeta {
@@ -727,22 +729,6 @@ impl FakeMetaStore {
     }
 }
 
-fn apply(meta: &mut ShardMeta, update: MetaWrite) {
-    match update {
-        MetaWrite::CommitOffset(o) => meta.commit_offset = o,
-        MetaWrite::CheckpointOffset(o) => meta.checkpoint_offset = o,
-        MetaWrite::ArchivingCutoff(c) => meta.cutoff = c,
-        MetaWrite::BackfillProgress(p) => meta.backfill = p,
-        MetaWrite::SnapshotProgress(p) => meta.snapshot = p,
-        MetaWrite::BatchVersion { batch, meta: b } => {
-            meta.batches.insert(batch, b);
-        }
-        MetaWrite::DeleteBatch(batch) => {
-            meta.batches.remove(&batch);
-        }
-    }
-}
-
 impl MetaStore for FakeMetaStore {
     fn read(&self, shard: &TableShardId) -> impl Future<Output = Result<ShardMeta, MetaError>> {
         let result = self.check().map(|()| self.get(shard));
@@ -757,7 +743,7 @@ impl MetaStore for FakeMetaStore {
         let result = self.check().map(|()| {
             let mut state = self.0.borrow_mut();
             state.writes.push((shard.clone(), update.clone()));
-            apply(state.shards.entry(shard.clone()).or_default(), update);
+            state.shards.entry(shard.clone()).or_default().apply(update);
         });
         async move { result }
     }
