@@ -7,6 +7,7 @@
 //! - [`env`]: the seams (clock, spawn, RNG, disk, metastore, peers, cluster);
 //! - [`quirks`], [`options`]: upstream behaviours as switches, tunables.
 
+pub mod details;
 pub mod env;
 #[cfg(test)]
 pub(crate) mod fake;
@@ -14,6 +15,7 @@ pub mod manager;
 pub mod model;
 pub mod options;
 pub mod peer_server;
+pub mod peer_source;
 pub mod placement;
 pub mod protocol;
 pub mod quirks;
