@@ -1,0 +1,224 @@
+//! A read-only view of what one replica holds, for the simulator's oracle
+//! (SPEC §7 "no data loss / no phantom data").
+//!
+//! Fact tables: the rows of the archive batches the metadata lists (read
+//! from their files, every live column checked against the others and
+//! against the synthetic values) plus the live and late rows in memory, all
+//! within retention and below the commit offset. Dimension tables: the
+//! latest row per key held in memory. The file reader is a parameter so the
+//! oracle can read the simulated disk directly, without faults.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::env::{Disk, DiskError, Env};
+use crate::model::{FileKey, Record, decode_vector_party};
+use crate::types::{BatchId, ColumnId, Day, Offset};
+
+use super::ShardStore;
+
+/// What is wrong with one archived vector party.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum DamageKind {
+    /// The metadata lists the batch but the file does not exist.
+    Missing,
+    /// The file could not be read (I/O error, checksum mismatch).
+    Unreadable,
+    /// The file ends with a partial row.
+    Torn,
+    /// A row's value is not the one its offset defines.
+    WrongValue,
+    /// The column holds other rows than its batch's other columns.
+    RowsDiffer,
+}
+
+/// One damaged vector party of an archive batch.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DamagedVectorParty {
+    pub batch: BatchId,
+    pub column: ColumnId,
+    pub kind: DamageKind,
+}
+
+/// The rows one replica of a table shard holds.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HeldRows {
+    /// The replica's commit offset: rows are compared up to it.
+    pub commit_offset: Offset,
+    /// Every row held, ascending and without duplicates (dimension tables:
+    /// the offsets of `keys`).
+    pub offsets: Vec<Offset>,
+    /// Fact tables: the rows each archive batch holds in all its live
+    /// columns (so the oracle can check each row's event day).
+    pub batches: BTreeMap<BatchId, Vec<Offset>>,
+    /// Fact tables: rows in memory, not yet archived or backfilled.
+    pub live: Vec<Offset>,
+    /// Dimension tables: key → offset of the latest row.
+    pub keys: BTreeMap<u32, Offset>,
+    /// Archive vector parties that are missing or damaged.
+    pub damaged: Vec<DamagedVectorParty>,
+}
+
+impl<E: Env> ShardStore<E> {
+    /// The rows held on `today`, reading archive files with `read`.
+    pub fn held_rows(
+        &self,
+        today: Day,
+        mut read: impl FnMut(&FileKey) -> Result<Vec<u8>, DiskError>,
+    ) -> HeldRows {
+        let files = self.archived_files(today);
+        let contents = files
+            .into_iter()
+            .map(|(batch, column, key)| (batch, column, read(&key)))
+            .collect();
+        self.assemble(today, contents)
+    }
+
+    /// [`ShardStore::held_rows`] on this host's clock and disk.
+    pub async fn held_rows_from_disk(&self) -> HeldRows {
+        let today = self.today();
+        let mut contents = Vec::new();
+        for (batch, column, key) in self.archived_files(today) {
+            contents.push((batch, column, self.env.disk().read(&key).await));
+        }
+        self.assemble(today, contents)
+    }
+
+    /// The files of the archive batches within retention on `today`.
+    fn archived_files(&self, today: Day) -> Vec<(BatchId, ColumnId, FileKey)> {
+        if !self.is_fact() {
+            return Vec::new();
+        }
+        let meta = self.meta();
+        let mut files = Vec::new();
+        for (batch, m) in &meta.batches {
+            if !self.schema.retains(Day(batch.0), today) {
+                continue;
+            }
+            for column in self.schema.live_columns() {
+                let key = self.vector_party_key(*batch, m.version, m.seq, column.id);
+                files.push((*batch, column.id, key));
+            }
+        }
+        files
+    }
+
+    fn assemble(
+        &self,
+        today: Day,
+        contents: Vec<(BatchId, ColumnId, Result<Vec<u8>, DiskError>)>,
+    ) -> HeldRows {
+        let mem = self.mem.borrow();
+        let commit = mem.meta.commit_offset;
+        let mut held = HeldRows {
+            commit_offset: commit,
+            ..HeldRows::default()
+        };
+        if !self.is_fact() {
+            held.keys = mem
+                .keys
+                .iter()
+                .filter(|(_, o)| **o < commit)
+                .map(|(k, o)| (*k, *o))
+                .collect();
+            let offsets: BTreeSet<Offset> = held.keys.values().copied().collect();
+            held.offsets = offsets.into_iter().collect();
+            return held;
+        }
+        // Per batch and column: the valid rows, or `None` when the file
+        // could not be used at all.
+        type Columns = Vec<(ColumnId, Option<BTreeSet<Offset>>)>;
+        let mut per_batch: BTreeMap<BatchId, Columns> = BTreeMap::new();
+        for (batch, column, content) in contents {
+            let mut damage = |kind| {
+                held.damaged.push(DamagedVectorParty {
+                    batch,
+                    column,
+                    kind,
+                })
+            };
+            let rows = match content {
+                Err(DiskError::NotFound) => {
+                    damage(DamageKind::Missing);
+                    None
+                }
+                Err(_) => {
+                    damage(DamageKind::Unreadable);
+                    None
+                }
+                Ok(bytes) => match decode_vector_party(&bytes) {
+                    Err(_) => {
+                        damage(DamageKind::Torn);
+                        None
+                    }
+                    Ok(pairs) => {
+                        let mut rows = BTreeSet::new();
+                        let mut wrong = false;
+                        for (offset, value) in pairs {
+                            if synthetic_value(offset, column) == value {
+                                rows.insert(offset);
+                            } else {
+                                wrong = true;
+                            }
+                        }
+                        if wrong {
+                            damage(DamageKind::WrongValue);
+                        }
+                        Some(rows)
+                    }
+                },
+            };
+            per_batch.entry(batch).or_default().push((column, rows));
+        }
+        let mut all: BTreeSet<Offset> = BTreeSet::new();
+        for (batch, columns) in per_batch {
+            let union: BTreeSet<Offset> = columns
+                .iter()
+                .filter_map(|(_, r)| r.as_ref())
+                .flatten()
+                .copied()
+                .collect();
+            let mut common = union.clone();
+            for (column, rows) in &columns {
+                match rows {
+                    Some(rows) => {
+                        if *rows != union {
+                            held.damaged.push(DamagedVectorParty {
+                                batch,
+                                column: *column,
+                                kind: DamageKind::RowsDiffer,
+                            });
+                        }
+                        common.retain(|o| rows.contains(o));
+                    }
+                    None => common.clear(),
+                }
+            }
+            let rows: Vec<Offset> = common.into_iter().filter(|o| *o < commit).collect();
+            all.extend(rows.iter().copied());
+            held.batches.insert(batch, rows);
+        }
+        let live: BTreeSet<Offset> = mem
+            .live
+            .values()
+            .chain(mem.late.values())
+            .filter(|r| self.schema.retains(r.day, today) && r.offset < commit)
+            .map(|r| r.offset)
+            .collect();
+        all.extend(live.iter().copied());
+        held.live = live.into_iter().collect();
+        held.offsets = all.into_iter().collect();
+        held.damaged.sort();
+        held.damaged.dedup();
+        held
+    }
+}
+
+/// The value every replica must hold for `offset` in `column`.
+fn synthetic_value(offset: Offset, column: ColumnId) -> u64 {
+    Record {
+        offset,
+        day: Day(0),
+        key: 0,
+    }
+    .value(column)
+}
