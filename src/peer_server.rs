@@ -163,10 +163,10 @@ impl<E: Env> PeerServer<E> {
         match &result {
             Ok(reply) => tracing::info!(
                 table = %req.table, shard = %req.shard, session = %reply.session,
-                caller = ?req.node, ttl_ms = req.ttl.as_millis() as u64, "session_started"
+                caller = %show(req.node), ttl_ms = req.ttl.as_millis() as u64, "session_started"
             ),
             Err(e) => tracing::info!(
-                table = %req.table, shard = %req.shard, caller = ?req.node,
+                table = %req.table, shard = %req.shard, caller = %show(req.node),
                 error = %e, "session_refused"
             ),
         }
@@ -249,10 +249,11 @@ impl<E: Env> PeerServer<E> {
         let mut stop: Option<oneshot::Receiver<()>> = None;
         loop {
             let step = match stop.as_mut() {
-                Some(rx) => match select(pin!(stream.recv()), rx).await {
-                    Either::Left((incoming, _)) => Step::Incoming(incoming),
-                    Either::Right((Ok(()), _)) => Step::Stop,
-                    Either::Right((Err(oneshot::Canceled), _)) => Step::StopGone,
+                // The stop switch first, so queued messages cannot starve it.
+                Some(rx) => match select(rx, pin!(stream.recv())).await {
+                    Either::Left((Ok(()), _)) => Step::Stop,
+                    Either::Left((Err(oneshot::Canceled), _)) => Step::StopGone,
+                    Either::Right((incoming, _)) => Step::Incoming(incoming),
                 },
                 None => Step::Incoming(stream.recv().await),
             };
@@ -283,8 +284,17 @@ impl<E: Env> PeerServer<E> {
                         },
                     };
                     let now = self.inner.env.now();
-                    if let Some(s) = self.inner.state.borrow_mut().sessions.get_mut(&id) {
-                        s.info.last_live = now;
+                    let alive = match self.inner.state.borrow_mut().sessions.get_mut(&id) {
+                        Some(s) => {
+                            s.info.last_live = now;
+                            true
+                        }
+                        None => false,
+                    };
+                    if !alive && !self.quirk(Quirk::Q3) {
+                        tracing::info!(session = %id, "keep_alive_ended_by_server");
+                        stream.end();
+                        return Ok(());
                     }
                     // With Q3 on a swept session is answered all the same: the
                     // client believes its session is alive.
@@ -292,7 +302,7 @@ impl<E: Env> PeerServer<E> {
                 }
                 Step::Incoming(Incoming::Closed) => {
                     if let Some((id, _)) = bound {
-                        self.remove_session(id, "session_closed");
+                        self.remove_session(id, "closed");
                     }
                     return Ok(());
                 }
@@ -301,7 +311,7 @@ impl<E: Env> PeerServer<E> {
                         if self.quirk(Quirk::Q7) {
                             tracing::info!(session = %id, "keep_alive_broken");
                         } else {
-                            self.remove_session(id, "session_closed_on_broken_stream");
+                            self.remove_session(id, "broken");
                         }
                     }
                     return Ok(());
@@ -333,11 +343,12 @@ impl<E: Env> PeerServer<E> {
         Ok((id, session.info.ttl, rx))
     }
 
-    fn remove_session(&self, id: SessionId, event: &'static str) {
+    /// Remove a session whose keep-alive stream ended (`cause`: how).
+    fn remove_session(&self, id: SessionId, cause: &'static str) {
         let removed = self.inner.state.borrow_mut().sessions.remove(&id);
         if let Some(s) = removed {
             tracing::info!(session = %id, table = %s.info.shard.table,
-                shard = %s.info.shard.shard, event, "session_removed");
+                shard = %s.info.shard.shard, cause, "session_removed");
         }
     }
 
@@ -379,7 +390,7 @@ impl<E: Env> PeerServer<E> {
 
     /// Validate a session-bound request: caller set, session set, session
     /// known, caller and table shard match the session.
-    fn validate(&self, r: &SessionRef) -> Result<TableShardId, PeerError> {
+    fn validate(&self, r: &SessionRef) -> Result<(SessionId, TableShardId), PeerError> {
         let node = r.node.ok_or(PeerError::CallerNotSet)?;
         let id = r.session.ok_or(PeerError::SessionNotSet)?;
         let state = self.inner.state.borrow();
@@ -393,7 +404,7 @@ impl<E: Env> PeerServer<E> {
         {
             return Err(PeerError::Mismatch);
         }
-        Ok(session.info.shard.clone())
+        Ok((id, session.info.shard.clone()))
     }
 
     fn schema(&self, table: &str) -> Result<TableSchema, PeerError> {
@@ -433,8 +444,20 @@ impl<E: Env> PeerServer<E> {
         &self,
         req: MetadataRequest,
     ) -> Result<TableShardMetadata, PeerError> {
+        let result = self.fetch_metadata_inner(&req).await;
+        if let Err(e) = &result {
+            tracing::info!(table = %req.session.table, shard = %req.session.shard,
+                caller = %show(req.session.node), error = %e, "metadata_refused");
+        }
+        result
+    }
+
+    async fn fetch_metadata_inner(
+        &self,
+        req: &MetadataRequest,
+    ) -> Result<TableShardMetadata, PeerError> {
         self.sweep_if_fixed();
-        let shard = self.validate(&req.session)?;
+        let (session, shard) = self.validate(&req.session)?;
         let schema = self.schema(&shard.table)?;
         let separate = self.quirk(Quirk::Q8);
         let first = self.read_meta(&shard).await?;
@@ -509,7 +532,7 @@ impl<E: Env> PeerServer<E> {
                 TableMetadata::Dimension { snapshot, batches }
             }
         };
-        tracing::info!(table = %shard.table, shard = %shard.shard, session = ?req.session.session,
+        tracing::info!(table = %shard.table, shard = %shard.shard, session = %session,
             commit = %commit_offset, checkpoint = %checkpoint_offset, "metadata_served");
         Ok(TableShardMetadata {
             commit_offset,
@@ -546,10 +569,20 @@ impl<E: Env> PeerServer<E> {
     /// [`CHUNK_BYTES`] in file order (none for an empty file), so the
     /// transport can stream them one by one.
     pub async fn fetch_raw_data(&self, req: RawDataRequest) -> Result<Vec<Vec<u8>>, PeerError> {
+        let result = self.fetch_raw_data_inner(&req).await;
+        if let Err(e) = &result {
+            tracing::info!(table = %req.session.table, shard = %req.session.shard,
+                caller = %show(req.session.node), vector_party = ?req.vector_party,
+                error = %e, "raw_data_refused");
+        }
+        result
+    }
+
+    async fn fetch_raw_data_inner(&self, req: &RawDataRequest) -> Result<Vec<Vec<u8>>, PeerError> {
         self.sweep_if_fixed();
-        let shard = self.validate(&req.session)?;
+        let (_, shard) = self.validate(&req.session)?;
         self.schema(&shard.table)?;
-        let key = match req.vector_party {
+        let key = match req.vector_party.clone() {
             VectorPartyRef::Fact {
                 batch,
                 version,
@@ -573,18 +606,16 @@ impl<E: Env> PeerServer<E> {
                 column,
             },
         };
-        let bytes = self.inner.env.disk().read(&key).await.map_err(|e| match e {
-            DiskError::NotFound => PeerError::FileNotFound,
-            other => PeerError::Disk(other.to_string()),
-        });
-        let bytes = match bytes {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::info!(table = %shard.table, shard = %shard.shard, file = ?key,
-                    error = %e, "raw_data_refused");
-                return Err(e);
-            }
-        };
+        let bytes = self
+            .inner
+            .env
+            .disk()
+            .read(&key)
+            .await
+            .map_err(|e| match e {
+                DiskError::NotFound => PeerError::FileNotFound,
+                other => PeerError::Disk(other.to_string()),
+            })?;
         tracing::debug!(table = %shard.table, shard = %shard.shard, file = ?key,
             bytes = bytes.len(), "raw_data_served");
         Ok(bytes.chunks(CHUNK_BYTES).map(<[u8]>::to_vec).collect())
@@ -646,6 +677,11 @@ fn fact_columns(files: &[FileKey], batch: BatchId, meta: &BatchMeta) -> Vec<Colu
         })
         .collect();
     cols.into_iter().collect()
+}
+
+/// A caller id for traces (`-` when unset).
+fn show(node: Option<NodeId>) -> String {
+    node.map_or_else(|| "-".to_string(), |n| n.to_string())
 }
 
 fn meta_error(e: MetaError) -> PeerError {

@@ -978,3 +978,36 @@ fn q9_token_reserves_nothing_and_a_session_starts_while_it_is_held() {
         "the session now blocks the next job"
     );
 }
+
+/// A bound session whose next keep-alive arrives after its ttl (Q7 off, so
+/// that very request sweeps it); what the client gets back.
+fn late_keep_alive(
+    quirks: &[Quirk],
+) -> (
+    PeerServer<FakeEnv>,
+    Result<Option<Duration>, crate::protocol::RpcError>,
+) {
+    let (mut w, server) = world(quirks);
+    let id = w.run(start(&server, &trips(1)));
+    let (mut client, _task) = bind_stream(&mut w, &server, id);
+    w.advance(TTL + Duration::from_secs(1));
+    let seen = w.run(async {
+        client.send(keep_alive(id)).await.expect("send");
+        client.recv().await
+    });
+    (server, seen)
+}
+
+#[test]
+fn keep_alive_arriving_after_expiry_ends_the_stream_without_q3() {
+    let (server, seen) = late_keep_alive(&[]);
+    assert_eq!(seen, Ok(None));
+    assert!(server.sessions().is_empty());
+}
+
+#[test]
+fn q3_keep_alive_arriving_after_expiry_is_answered_though_the_session_is_gone() {
+    let (server, seen) = late_keep_alive(&[Quirk::Q3]);
+    assert_eq!(seen, Ok(Some(TTL)));
+    assert!(server.sessions().is_empty());
+}
