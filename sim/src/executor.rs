@@ -171,11 +171,12 @@ impl Shared {
 
     fn wake(&self, index: u32, generation: u32) {
         let mut slots = self.slots.borrow_mut();
-        if let Some(slot) = slots.get_mut(index as usize) {
-            if slot.generation == generation && !slot.queued {
-                slot.queued = true;
-                self.ready.borrow_mut().push_back(index);
-            }
+        if let Some(slot) = slots.get_mut(index as usize)
+            && slot.generation == generation
+            && !slot.queued
+        {
+            slot.queued = true;
+            self.ready.borrow_mut().push_back(index);
         }
     }
 

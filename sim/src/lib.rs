@@ -1,11 +1,25 @@
 //! `bootsim`: a deterministic simulation testbed for the shard bootstrap in
 //! [`shardboot`]. One thread, virtual time, one seeded RNG with named
 //! sub-streams: the same seed gives the same run, byte for byte.
+//!
+//! Module map: [`executor`] (tasks, virtual time, seeded scheduling),
+//! [`timers`], [`time`], [`rng`], [`sync`] (mailboxes), [`trace`] (event
+//! capture and trace hash); the world: [`world`] (hosts and the seams),
+//! [`disk`], [`net`], [`clock`], [`topology`] (placement service),
+//! [`upstream`] (log and workload); [`scenario`] (the TOML format);
+//! [`demo`] (the built-in demo workload).
 
+pub mod clock;
 pub mod demo;
+pub mod disk;
 pub mod executor;
+pub mod net;
 pub mod rng;
+pub mod scenario;
 pub mod sync;
 pub mod time;
 pub mod timers;
+pub mod topology;
 pub mod trace;
+pub mod upstream;
+pub mod world;

@@ -10,7 +10,7 @@ fn bootsim(args: &[&str]) -> Output {
         .expect("run bootsim")
 }
 
-fn line<'a>(out: &'a Output, key: &str) -> String {
+fn line(out: &Output, key: &str) -> String {
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     stdout
         .lines()

@@ -1,0 +1,213 @@
+//! Per-node storage: files and the metastore, with a real sync model.
+//!
+//! Every file keeps what was written (`data`) and what was last synced
+//! (`durable`); a crash keeps only the durable part (see [`NodeDisk::crash`]).
+//! Metastore writes are durable when they return, as upstream's metastore
+//! syncs each update. Every operation is a scheduling point (it yields once),
+//! so other tasks can run between any two disk steps, as with a real disk.
+//!
+//! Not modelled here: faults (EIO, ENOSPC, torn writes, corruption) — those
+//! are injected by the fault plan on top of this model.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use shardboot::env::{Disk, DiskError, MetaError, MetaStore, OpenMode, WriteFile};
+use shardboot::model::{FileKey, MetaWrite, ShardMeta};
+use shardboot::types::TableShardId;
+
+use crate::executor::yield_now;
+
+/// A file's bytes and the prefix of history that survives a crash.
+#[derive(Debug, Default)]
+struct Inode {
+    data: Vec<u8>,
+    /// Content as of the last sync; `None` if never synced.
+    durable: Option<Vec<u8>>,
+}
+
+#[derive(Debug, Default)]
+struct Files {
+    files: BTreeMap<FileKey, Rc<RefCell<Inode>>>,
+    /// Names whose creation, rename or deletion is not yet durable do not
+    /// exist after a crash; we model directory operations as durable at once
+    /// (upstream syncs the directory), and file *content* by `durable`.
+    deleted_total: u64,
+}
+
+/// One node's disk. Cloning shares it.
+#[derive(Clone, Debug, Default)]
+pub struct NodeDisk {
+    files: Rc<RefCell<Files>>,
+    meta: Rc<RefCell<BTreeMap<TableShardId, ShardMeta>>>,
+}
+
+impl NodeDisk {
+    /// Lose everything not synced: never-synced files vanish, others fall
+    /// back to their last synced content. The metastore is kept.
+    pub fn crash(&self) {
+        self.files.borrow_mut().files.retain(|_, inode| {
+            let mut i = inode.borrow_mut();
+            match i.durable.take() {
+                Some(d) => {
+                    i.data = d.clone();
+                    i.durable = Some(d);
+                    true
+                }
+                None => false,
+            }
+        });
+    }
+
+    /// The current content of a file (what a read returns now).
+    pub fn contents(&self, key: &FileKey) -> Option<Vec<u8>> {
+        let files = self.files.borrow();
+        files.files.get(key).map(|i| i.borrow().data.clone())
+    }
+
+    /// Every file name on the disk, in order.
+    pub fn file_names(&self) -> Vec<FileKey> {
+        self.files.borrow().files.keys().cloned().collect()
+    }
+
+    /// The metastore's content for a table shard (default if never written).
+    pub fn meta(&self, shard: &TableShardId) -> ShardMeta {
+        self.meta.borrow().get(shard).cloned().unwrap_or_default()
+    }
+
+    /// Replace a file's content with a corrupted copy (planted defects in
+    /// tests; silent corruption faults).
+    pub fn tamper(&self, key: &FileKey, f: impl FnOnce(&mut Vec<u8>)) -> bool {
+        let files = self.files.borrow();
+        match files.files.get(key) {
+            Some(inode) => {
+                let mut i = inode.borrow_mut();
+                f(&mut i.data);
+                if i.durable.is_some() {
+                    i.durable = Some(i.data.clone());
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Remove a file without going through the code under test.
+    pub fn remove(&self, key: &FileKey) -> bool {
+        self.files.borrow_mut().files.remove(key).is_some()
+    }
+}
+
+impl Disk for NodeDisk {
+    type File = SimFile;
+
+    async fn open(&self, key: &FileKey, mode: OpenMode) -> Result<SimFile, DiskError> {
+        yield_now().await;
+        let inode = Rc::clone(
+            self.files
+                .borrow_mut()
+                .files
+                .entry(key.clone())
+                .or_default(),
+        );
+        let pos = match mode {
+            OpenMode::Truncate => {
+                inode.borrow_mut().data.clear();
+                0
+            }
+            OpenMode::Overwrite => 0,
+            OpenMode::Append => inode.borrow().data.len(),
+        };
+        Ok(SimFile { inode, pos })
+    }
+
+    async fn read(&self, key: &FileKey) -> Result<Vec<u8>, DiskError> {
+        yield_now().await;
+        self.contents(key).ok_or(DiskError::NotFound)
+    }
+
+    fn list(&self, shard: &TableShardId) -> Vec<FileKey> {
+        self.files
+            .borrow()
+            .files
+            .keys()
+            .filter(|k| k.shard() == shard)
+            .cloned()
+            .collect()
+    }
+
+    async fn delete(&self, key: &FileKey) -> Result<(), DiskError> {
+        yield_now().await;
+        let mut files = self.files.borrow_mut();
+        match files.files.remove(key) {
+            Some(_) => {
+                files.deleted_total += 1;
+                tracing::debug!(target: "sim::disk", file = ?key, "file_deleted");
+                Ok(())
+            }
+            None => Err(DiskError::NotFound),
+        }
+    }
+
+    async fn rename(&self, from: &FileKey, to: &FileKey) -> Result<(), DiskError> {
+        yield_now().await;
+        let mut files = self.files.borrow_mut();
+        let inode = files.files.remove(from).ok_or(DiskError::NotFound)?;
+        files.files.insert(to.clone(), inode);
+        Ok(())
+    }
+}
+
+/// An open file. Writes go at the position (overwriting, then extending);
+/// a handle to a deleted file keeps writing to the unlinked inode.
+pub struct SimFile {
+    inode: Rc<RefCell<Inode>>,
+    pos: usize,
+}
+
+impl WriteFile for SimFile {
+    async fn write(&mut self, data: &[u8]) -> Result<(), DiskError> {
+        {
+            let mut inode = self.inode.borrow_mut();
+            let end = self.pos + data.len();
+            if inode.data.len() < end {
+                inode.data.resize(end, 0);
+            }
+            inode.data[self.pos..end].copy_from_slice(data);
+            self.pos = end;
+        }
+        yield_now().await;
+        Ok(())
+    }
+
+    async fn sync(&mut self) -> Result<(), DiskError> {
+        yield_now().await;
+        let mut i = self.inode.borrow_mut();
+        i.durable = Some(i.data.clone());
+        Ok(())
+    }
+}
+
+impl MetaStore for NodeDisk {
+    async fn read(&self, shard: &TableShardId) -> Result<ShardMeta, MetaError> {
+        yield_now().await;
+        Ok(self.meta(shard))
+    }
+
+    async fn write(&self, shard: &TableShardId, update: MetaWrite) -> Result<(), MetaError> {
+        yield_now().await;
+        self.meta
+            .borrow_mut()
+            .entry(shard.clone())
+            .or_default()
+            .apply(update);
+        Ok(())
+    }
+
+    async fn delete(&self, shard: &TableShardId) -> Result<(), MetaError> {
+        yield_now().await;
+        self.meta.borrow_mut().remove(shard);
+        Ok(())
+    }
+}

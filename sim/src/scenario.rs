@@ -1,0 +1,653 @@
+//! The scenario file format (TOML): a cluster, its tables, a workload, a
+//! timeline of operator steps, options, quirks and what the run should give.
+//! Documented for users in `scenarios/README.md`.
+//!
+//! Loading validates everything a run relies on and reports the file, line
+//! and field of the first problem; a run never starts from a bad file.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use shardboot::model::{ColumnSchema, TableSchema};
+use shardboot::options::Options;
+use shardboot::quirks::{Quirk, Quirks};
+use shardboot::types::{ColumnId, NodeId, TableKind};
+use thiserror::Error;
+use toml::Spanned;
+
+use crate::net::NetConfig;
+use crate::upstream::Workload;
+
+/// A whole scenario file.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// What a run of this scenario must give (default: pass).
+    #[serde(default)]
+    pub expect: Expect,
+    /// Virtual time the run lasts.
+    #[serde(with = "duration")]
+    pub duration: Duration,
+    /// Upstream behaviours switched on (`["Q9"]`); default none.
+    #[serde(default)]
+    pub quirks: Vec<Spanned<String>>,
+    pub cluster: ClusterSpec,
+    #[serde(default, rename = "table")]
+    pub tables: Vec<TableSpec>,
+    #[serde(default)]
+    pub workload: Workload,
+    #[serde(default)]
+    pub network: NetConfig,
+    #[serde(default)]
+    pub options: OptionsSpec,
+    #[serde(default, rename = "step")]
+    pub steps: Vec<Spanned<Step>>,
+}
+
+/// What the run must give.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Expect {
+    /// Every check holds.
+    #[default]
+    Pass,
+    /// This named violation is reported (`{ violation = "data-loss" }`).
+    Violation(String),
+}
+
+impl fmt::Display for Expect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Expect::Pass => f.write_str("pass"),
+            Expect::Violation(v) => write!(f, "violation: {v}"),
+        }
+    }
+}
+
+/// The cluster at the start of the run.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSpec {
+    /// Hosts in the initial placement: `n1..=nN`.
+    pub nodes: u32,
+    /// Hosts running but outside the placement (targets of add/replace
+    /// steps): `n(N+1)..`.
+    #[serde(default)]
+    pub spare_nodes: u32,
+    pub replicas: usize,
+    pub shards: u32,
+    /// `available`: an established cluster (every replica `Available`, no
+    /// data yet); `new`: a brand-new placement (every replica
+    /// `Initializing`).
+    #[serde(default)]
+    pub initial: InitialState,
+    /// Day number (days since the epoch) the run starts on.
+    #[serde(default = "default_start_day")]
+    pub start_day: i32,
+    /// Time of day the run starts at (e.g. `"23h30m"` to cross midnight).
+    #[serde(default = "default_start_time", with = "duration")]
+    pub start_time: Duration,
+}
+
+fn default_start_day() -> i32 {
+    20_000
+}
+
+fn default_start_time() -> Duration {
+    Duration::from_secs(3600)
+}
+
+impl ClusterSpec {
+    /// Every host of the run: placement nodes, then spares.
+    pub fn all_nodes(&self) -> Vec<NodeId> {
+        (1..=self.nodes + self.spare_nodes).map(NodeId).collect()
+    }
+}
+
+/// Initial replica state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InitialState {
+    #[default]
+    Available,
+    New,
+}
+
+/// One table.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableSpec {
+    pub name: String,
+    pub kind: KindSpec,
+    /// Fact tables: days kept (0 = all).
+    #[serde(default)]
+    pub retention_days: u32,
+    /// Fact tables: days preloaded into memory at bootstrap.
+    #[serde(default)]
+    pub preloading_days: u32,
+    /// Number of columns.
+    #[serde(default = "default_columns")]
+    pub columns: u32,
+}
+
+fn default_columns() -> u32 {
+    3
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KindSpec {
+    Fact,
+    Dimension,
+}
+
+impl TableSpec {
+    pub fn schema(&self) -> TableSchema {
+        TableSchema {
+            name: self.name.clone(),
+            kind: match self.kind {
+                KindSpec::Fact => TableKind::Fact,
+                KindSpec::Dimension => TableKind::Dimension,
+            },
+            retention_days: self.retention_days,
+            columns: (0..self.columns)
+                .map(|c| ColumnSchema {
+                    id: ColumnId(c),
+                    deleted: false,
+                    preloading_days: self.preloading_days,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Bootstrap options that a scenario may change (unset = upstream default).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OptionsSpec {
+    pub max_concurrent_table_shards: Option<usize>,
+    pub max_concurrent_streams_per_table_shard: Option<usize>,
+    #[serde(with = "duration::option")]
+    pub session_ttl: Option<Duration>,
+}
+
+/// An operator action at a virtual time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Step {
+    /// When, from the start of the run.
+    #[serde(with = "duration")]
+    pub at: Duration,
+    #[serde(flatten)]
+    pub action: Action,
+}
+
+/// By hand: serde's `flatten` cannot reject unknown fields, so `at` is taken
+/// out first and the rest must be exactly one [`Action`].
+impl<'de> Deserialize<'de> for Step {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut table = toml::Table::deserialize(d)?;
+        let at = table
+            .remove("at")
+            .ok_or_else(|| D::Error::missing_field("at"))?;
+        let at = at
+            .as_str()
+            .ok_or_else(|| D::Error::custom("`at` must be a duration such as \"10m\""))
+            .and_then(|s| duration::parse(s).map_err(D::Error::custom))?;
+        let action = Action::deserialize(toml::Value::Table(table))
+            .map_err(|e| D::Error::custom(e.message()))?;
+        Ok(Step { at, action })
+    }
+}
+
+/// What a step does.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "do", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Action {
+    /// Add a host (a spare) to the placement.
+    AddNode { node: NodeName },
+    /// Take a host out of the placement.
+    RemoveNode { node: NodeName },
+    /// Move every replica of `old` to the spare `new`.
+    ReplaceNode { old: NodeName, new: NodeName },
+    /// Raise the replication factor.
+    RaiseReplicas { replicas: usize },
+    /// Ask a node for a manual bootstrap retry.
+    Retry { node: NodeName },
+    /// Start a second bootstrap of a table shard on `node` as soon as one is
+    /// running there, and check that it is refused and changes nothing.
+    BootstrapAgain {
+        node: NodeName,
+        table: String,
+        shard: u32,
+    },
+}
+
+/// A node name as written in a scenario: `n1`, `n2`, ...
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct NodeName(pub NodeId);
+
+impl Serialize for NodeName {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for NodeName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.strip_prefix('n')
+            .and_then(|n| n.parse::<u32>().ok())
+            .filter(|n| *n > 0)
+            .map(|n| NodeName(NodeId(n)))
+            .ok_or_else(|| {
+                serde::de::Error::custom(format!("`{s}` is not a node name (expected n1, n2, ...)"))
+            })
+    }
+}
+
+/// Why a scenario file cannot be used.
+#[derive(Debug, Error)]
+pub enum ScenarioError {
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        file: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{file}:{line}:{column}: {message}")]
+    Parse {
+        file: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{file}:{line}: field `{field}`: {message}")]
+    Invalid {
+        file: PathBuf,
+        line: usize,
+        field: String,
+        message: String,
+    },
+}
+
+/// 1-based line and column of a byte offset.
+fn position(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    (line, column)
+}
+
+impl Scenario {
+    /// Load and validate a scenario file.
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+            file: path.to_path_buf(),
+            source,
+        })?;
+        Scenario::parse(path, &text)
+    }
+
+    /// Parse and validate scenario text; `file` names it in errors.
+    pub fn parse(file: &Path, text: &str) -> Result<Scenario, ScenarioError> {
+        let scenario: Scenario = toml::from_str(text).map_err(|e| {
+            let (line, column) = position(text, e.span().map_or(0, |s| s.start));
+            ScenarioError::Parse {
+                file: file.to_path_buf(),
+                line,
+                column,
+                message: e.message().trim().to_string(),
+            }
+        })?;
+        scenario.validate(file, text)?;
+        Ok(scenario)
+    }
+
+    fn validate(&self, file: &Path, text: &str) -> Result<(), ScenarioError> {
+        // The line of `field` in the table whose header starts at `span`
+        // (toml spans a `[[step]]` by its header), else the header's line.
+        let invalid = |span: Range<usize>, field: &str, message: String| {
+            let rest = text.get(span.start..).unwrap_or_default();
+            let end = rest
+                .get(1..)
+                .and_then(|r| r.find("\n["))
+                .map_or(rest.len(), |i| i + 1);
+            let within = &rest[..end];
+            let offset = within
+                .find(&format!("{field} ="))
+                .map_or(span.start, |i| span.start + i);
+            ScenarioError::Invalid {
+                file: file.to_path_buf(),
+                line: position(text, offset).0,
+                field: field.to_string(),
+                message,
+            }
+        };
+        // Sections that carry no span are located by their header's text.
+        let at = |needle: &str| {
+            let i = text.find(needle).unwrap_or(0);
+            i..i
+        };
+        let c = &self.cluster;
+        if c.nodes == 0 || c.shards == 0 || c.replicas == 0 {
+            return Err(invalid(
+                at("[cluster]"),
+                "cluster",
+                "nodes, shards and replicas must all be at least 1".into(),
+            ));
+        }
+        if c.replicas > c.nodes as usize {
+            return Err(invalid(
+                at("replicas"),
+                "cluster.replicas",
+                format!(
+                    "{} replicas need at least as many nodes (have {})",
+                    c.replicas, c.nodes
+                ),
+            ));
+        }
+        let mut names = BTreeMap::new();
+        for t in &self.tables {
+            let here = || at(&format!("\"{}\"", t.name));
+            if names.insert(t.name.clone(), ()).is_some() {
+                return Err(invalid(
+                    here(),
+                    "table.name",
+                    format!("table `{}` defined twice", t.name),
+                ));
+            }
+            if t.columns == 0 {
+                return Err(invalid(
+                    here(),
+                    "table.columns",
+                    format!("table `{}` needs at least one column", t.name),
+                ));
+            }
+        }
+        for q in &self.quirks {
+            q.get_ref()
+                .parse::<Quirk>()
+                .map_err(|e| invalid(q.span(), "quirks", e.to_string()))?;
+        }
+        let all = c.all_nodes();
+        let known = |n: &NodeName, span: Range<usize>, field: &str| {
+            if all.contains(&n.0) {
+                Ok(())
+            } else {
+                Err(invalid(
+                    span,
+                    field,
+                    format!(
+                        "{} is not a node of this scenario (n1..n{})",
+                        n.0,
+                        all.len()
+                    ),
+                ))
+            }
+        };
+        for step in &self.steps {
+            let span = step.span();
+            match &step.get_ref().action {
+                Action::AddNode { node } | Action::RemoveNode { node } | Action::Retry { node } => {
+                    known(node, span, "node")?
+                }
+                Action::ReplaceNode { old, new } => {
+                    known(old, span.clone(), "old")?;
+                    known(new, span, "new")?;
+                }
+                Action::RaiseReplicas { replicas } => {
+                    if *replicas > all.len() {
+                        return Err(invalid(
+                            span,
+                            "replicas",
+                            format!(
+                                "{replicas} replicas need {replicas} nodes (have {})",
+                                all.len()
+                            ),
+                        ));
+                    }
+                }
+                Action::BootstrapAgain { node, table, shard } => {
+                    known(node, span.clone(), "node")?;
+                    if !names.contains_key(table) {
+                        return Err(invalid(
+                            span,
+                            "table",
+                            format!("no table `{table}` in this scenario"),
+                        ));
+                    }
+                    if *shard >= c.shards {
+                        return Err(invalid(
+                            span,
+                            "shard",
+                            format!("shard {shard} is out of range (0..{})", c.shards),
+                        ));
+                    }
+                }
+            }
+            if step.get_ref().at > self.duration {
+                return Err(invalid(
+                    step.span(),
+                    "at",
+                    "step is after the end of the run (`duration`)".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The quirks switched on (validated at load).
+    pub fn quirk_set(&self) -> Quirks {
+        self.quirks
+            .iter()
+            .filter_map(|q| q.get_ref().parse::<Quirk>().ok())
+            .collect()
+    }
+
+    /// Bootstrap options: upstream defaults, overridden by the scenario.
+    pub fn bootstrap_options(&self) -> Options {
+        let d = Options::default();
+        let o = &self.options;
+        Options {
+            max_concurrent_table_shards: o
+                .max_concurrent_table_shards
+                .unwrap_or(d.max_concurrent_table_shards),
+            max_concurrent_streams_per_table_shard: o
+                .max_concurrent_streams_per_table_shard
+                .unwrap_or(d.max_concurrent_streams_per_table_shard),
+            session_ttl: o.session_ttl.unwrap_or(d.session_ttl),
+            quirks: self.quirk_set(),
+            ..d
+        }
+    }
+}
+
+/// Durations written as `"2h"`, `"1h30m"`, `"90s"`, `"250ms"`.
+pub mod duration {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Parse `"1h30m"`-style text.
+    pub fn parse(s: &str) -> Result<Duration, String> {
+        let bad =
+            || format!("`{s}` is not a duration (use e.g. \"2h\", \"1h30m\", \"90s\", \"250ms\")");
+        let mut total = Duration::ZERO;
+        let mut rest = s.trim();
+        if rest.is_empty() {
+            return Err(bad());
+        }
+        while !rest.is_empty() {
+            let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+            let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
+            rest = &rest[digits..];
+            let unit_len = rest
+                .find(|c: char| c.is_ascii_digit())
+                .unwrap_or(rest.len());
+            let unit = match &rest[..unit_len] {
+                "d" => Duration::from_secs(86_400),
+                "h" => Duration::from_secs(3600),
+                "m" => Duration::from_secs(60),
+                "s" => Duration::from_secs(1),
+                "ms" => Duration::from_millis(1),
+                _ => return Err(bad()),
+            };
+            total += unit * u32::try_from(n).map_err(|_| bad())?;
+            rest = &rest[unit_len..];
+        }
+        Ok(total)
+    }
+
+    /// The shortest `"1h30m"`-style text for a duration.
+    pub fn format(d: Duration) -> String {
+        let mut ms = d.as_millis() as u64;
+        if ms == 0 {
+            return "0s".into();
+        }
+        let mut out = String::new();
+        for (unit, len) in [
+            ("d", 86_400_000),
+            ("h", 3_600_000),
+            ("m", 60_000),
+            ("s", 1000),
+            ("ms", 1),
+        ] {
+            if ms >= len {
+                out.push_str(&format!("{}{unit}", ms / len));
+                ms %= len;
+            }
+        }
+        out
+    }
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format(*d))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        parse(&s).map_err(serde::de::Error::custom)
+    }
+
+    /// The same for optional fields.
+    pub mod option {
+        use std::time::Duration;
+
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+            match d {
+                Some(d) => super::serialize(d, s),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+            let s = Option::<String>::deserialize(d)?;
+            s.map(|s| super::parse(&s).map_err(serde::de::Error::custom))
+                .transpose()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+name = "t"
+duration = "2h"
+quirks = ["Q9"]
+
+[cluster]
+nodes = 3
+spare_nodes = 1
+replicas = 2
+shards = 4
+
+[[table]]
+name = "trips"
+kind = "fact"
+retention_days = 7
+
+[[step]]
+at = "10m"
+do = "replace_node"
+old = "n1"
+new = "n4"
+"#;
+
+    fn err(text: &str) -> String {
+        Scenario::parse(Path::new("s.toml"), text)
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn a_good_file_loads_with_defaults() {
+        let s = Scenario::parse(Path::new("s.toml"), GOOD).unwrap();
+        assert_eq!(s.duration, Duration::from_secs(7200));
+        assert_eq!(s.expect, Expect::Pass);
+        assert!(s.quirk_set().on(Quirk::Q9));
+        assert_eq!(s.cluster.all_nodes().len(), 4);
+        assert_eq!(
+            s.steps[0].get_ref().action,
+            Action::ReplaceNode {
+                old: NodeName(NodeId(1)),
+                new: NodeName(NodeId(4))
+            }
+        );
+        assert_eq!(
+            s.bootstrap_options().max_concurrent_streams_per_table_shard,
+            2
+        );
+    }
+
+    #[test]
+    fn errors_name_file_line_and_field() {
+        let e = err(&GOOD.replace("new = \"n4\"", "new = \"n9\""));
+        assert_eq!(
+            e,
+            "s.toml:21: field `new`: n9 is not a node of this scenario (n1..n4)"
+        );
+        let e = err(&GOOD.replace("[\"Q9\"]", "[\"Q99\"]"));
+        assert_eq!(
+            e,
+            "s.toml:4: field `quirks`: unknown quirk \"Q99\": expected one of Q1..Q14"
+        );
+        let e = err(&GOOD.replace("retention_days = 7", "retention_dayz = 7"));
+        assert!(
+            e.starts_with("s.toml:15:1: unknown field `retention_dayz`"),
+            "{e}"
+        );
+        let e = err(&GOOD.replace("\"2h\"", "\"2 hours\""));
+        assert!(
+            e.starts_with("s.toml:3:12: `2 hours` is not a duration"),
+            "{e}"
+        );
+        let e = err(&GOOD.replace("do = \"replace_node\"", "do = \"explode\""));
+        assert!(e.contains("unknown variant `explode`"), "{e}");
+        let e = err(&GOOD.replace("at = \"10m\"", "at = \"3h\""));
+        assert_eq!(
+            e,
+            "s.toml:18: field `at`: step is after the end of the run (`duration`)"
+        );
+    }
+
+    #[test]
+    fn durations_round_trip() {
+        for s in ["2h", "1h30m", "90ms", "1d2h3m4s5ms"] {
+            assert_eq!(duration::format(duration::parse(s).unwrap()), s);
+        }
+        assert!(duration::parse("").is_err());
+        assert!(duration::parse("5").is_err());
+        assert!(duration::parse("5x").is_err());
+    }
+}

@@ -1,0 +1,248 @@
+//! The simulated world: hosts with their disks, clocks and RNG streams, the
+//! network, the placement service and the upstream log, and [`SimEnv`], the
+//! implementation of `shardboot`'s seams that the code under test runs on.
+//!
+//! Ownership: the [`World`] owns every host; a host's running data node holds
+//! `SimEnv`s that point back at the world. [`World`]'s `Drop` tears the hosts
+//! down so these cycles do not outlive a run (a swarm runs thousands).
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::future::{Future, poll_fn};
+use std::ops::Deref;
+use std::rc::Rc;
+use std::task::Poll;
+use std::time::Duration;
+
+use shardboot::env::{Cluster, ClusterError, Env};
+use shardboot::peer_server::PeerServer;
+use shardboot::placement::ClusterView;
+use shardboot::protocol::RpcError;
+use shardboot::types::{NodeId, ShardId, Timestamp};
+
+use crate::clock::TrueClock;
+use crate::disk::NodeDisk;
+use crate::executor::{self, JoinHandle, sleep};
+use crate::net::{NetConfig, SimPeer};
+use crate::rng::SimRng;
+use crate::topology::PlacementService;
+use crate::upstream::Upstream;
+
+/// One host of the world.
+pub struct Host {
+    pub disk: NodeDisk,
+    rng: Rc<RefCell<SimRng>>,
+    /// The host's peer-data server while its process runs.
+    server: RefCell<Option<Rc<PeerServer<SimEnv>>>>,
+}
+
+/// Shared state of the world (reached from every [`SimEnv`]).
+pub struct WorldState {
+    pub clock: TrueClock,
+    pub net: NetConfig,
+    net_rng: RefCell<SimRng>,
+    pub placement: PlacementService,
+    pub upstream: Upstream,
+    pub hosts: BTreeMap<NodeId, Host>,
+}
+
+/// A handle on the world state.
+pub type WorldRef = Rc<WorldState>;
+
+impl WorldState {
+    /// The running peer server of `node`, if its process is up.
+    pub fn server(&self, node: NodeId) -> Option<Rc<PeerServer<SimEnv>>> {
+        self.hosts.get(&node)?.server.borrow().clone()
+    }
+
+    /// One network hop's latency, from the `"net"` stream.
+    pub fn latency(&self) -> Duration {
+        let (lo, hi) = (self.net.latency_min, self.net.latency_max);
+        let ns = self.net_rng.borrow_mut().between(
+            lo.as_nanos() as u64,
+            hi.as_nanos().max(lo.as_nanos()) as u64,
+        );
+        Duration::from_nanos(ns)
+    }
+
+    /// Time to move `bytes` over a stream.
+    pub fn transfer_time(&self, bytes: usize) -> Duration {
+        let bw = self.net.bandwidth.max(1);
+        Duration::from_nanos((bytes as u64).saturating_mul(1_000_000_000) / bw) + self.latency()
+    }
+}
+
+/// The world of one run. Dropping it tears down every host.
+pub struct World {
+    state: WorldRef,
+}
+
+impl Deref for World {
+    type Target = WorldState;
+    fn deref(&self) -> &WorldState {
+        &self.state
+    }
+}
+
+impl World {
+    /// A world of `nodes` hosts; each gets its own RNG stream forked from
+    /// `rng` (`"node/n1"`, ...), and the network the `"net"` stream.
+    pub fn new(
+        rng: &SimRng,
+        nodes: &[NodeId],
+        clock: TrueClock,
+        net: NetConfig,
+        placement: PlacementService,
+        upstream: Upstream,
+    ) -> World {
+        let hosts = nodes
+            .iter()
+            .map(|n| {
+                let host = Host {
+                    disk: NodeDisk::default(),
+                    rng: Rc::new(RefCell::new(rng.fork(&format!("node/{n}")))),
+                    server: RefCell::new(None),
+                };
+                (*n, host)
+            })
+            .collect();
+        World {
+            state: Rc::new(WorldState {
+                clock,
+                net,
+                net_rng: RefCell::new(rng.fork("net")),
+                placement,
+                upstream,
+                hosts,
+            }),
+        }
+    }
+
+    /// The seams for code running on `node`.
+    pub fn env(&self, node: NodeId) -> SimEnv {
+        let host = &self.state.hosts[&node];
+        SimEnv {
+            node,
+            world: self.state.clone(),
+            disk: host.disk.clone(),
+            rng: host.rng.clone(),
+            cluster: SimCluster {
+                world: self.state.clone(),
+            },
+            upstream: self.state.upstream.clone(),
+        }
+    }
+
+    /// Make `server` the peer server `node`'s clients reach.
+    pub fn set_server(&self, node: NodeId, server: Option<Rc<PeerServer<SimEnv>>>) {
+        *self.state.hosts[&node].server.borrow_mut() = server;
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        for host in self.state.hosts.values() {
+            host.server.borrow_mut().take();
+        }
+    }
+}
+
+/// `shardboot`'s seams for one host of the simulated world.
+#[derive(Clone)]
+pub struct SimEnv {
+    node: NodeId,
+    world: WorldRef,
+    disk: NodeDisk,
+    rng: Rc<RefCell<SimRng>>,
+    cluster: SimCluster,
+    upstream: Upstream,
+}
+
+impl Env for SimEnv {
+    type Disk = NodeDisk;
+    type MetaStore = NodeDisk;
+    type Peer = SimPeer;
+    type Cluster = SimCluster;
+    type Upstream = Upstream;
+    type JoinHandle<T: 'static> = JoinHandle<T>;
+
+    fn node(&self) -> NodeId {
+        self.node
+    }
+
+    fn now(&self) -> Timestamp {
+        self.world.clock.now()
+    }
+
+    fn sleep(&self, d: Duration) -> impl Future<Output = ()> {
+        sleep(d)
+    }
+
+    fn spawn<T: 'static>(
+        &self,
+        name: &'static str,
+        fut: impl Future<Output = T> + 'static,
+    ) -> JoinHandle<T> {
+        executor::spawn_on(name, Some(self.node), fut)
+    }
+
+    fn random_u64(&self) -> u64 {
+        self.rng.borrow_mut().next_u64()
+    }
+
+    fn disk(&self) -> &NodeDisk {
+        &self.disk
+    }
+
+    fn metastore(&self) -> &NodeDisk {
+        &self.disk
+    }
+
+    async fn dial(&self, host: NodeId) -> Result<SimPeer, RpcError> {
+        if self.world.hosts.contains_key(&host) {
+            Ok(SimPeer::new(host, self.world.clone()))
+        } else {
+            Err(RpcError::Unavailable(host))
+        }
+    }
+
+    fn cluster(&self) -> &SimCluster {
+        &self.cluster
+    }
+
+    fn upstream(&self) -> &Upstream {
+        &self.upstream
+    }
+}
+
+/// A host's connection to the placement service.
+#[derive(Clone)]
+pub struct SimCluster {
+    world: WorldRef,
+}
+
+impl Cluster for SimCluster {
+    fn view(&self) -> Rc<ClusterView> {
+        self.world.placement.view()
+    }
+
+    fn changed(&self, seen: u64) -> impl Future<Output = Rc<ClusterView>> {
+        let service = self.world.placement.clone();
+        poll_fn(move |cx| {
+            let view = service.view();
+            if view.version > seen {
+                Poll::Ready(view)
+            } else {
+                service.watch(cx.waker());
+                Poll::Pending
+            }
+        })
+    }
+
+    async fn mark_available(&self, node: NodeId, shards: Vec<ShardId>) -> Result<(), ClusterError> {
+        sleep(self.world.latency()).await;
+        let result = self.world.placement.mark_available(node, &shards);
+        sleep(self.world.latency()).await;
+        result
+    }
+}
