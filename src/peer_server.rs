@@ -644,12 +644,9 @@ impl<E: Env> PeerServer<E> {
         granted
     }
 
-    /// Give back a token from [`PeerServer::acquire_token`] (a no-op with Q9
-    /// on, as upstream).
+    /// Give back a token from [`PeerServer::acquire_token`]. With Q9 on no
+    /// grant was counted, so this is a no-op, as upstream.
     pub fn release_token(&self, shard: &TableShardId) {
-        if self.quirk(Quirk::Q9) {
-            return;
-        }
         let mut state = self.inner.state.borrow_mut();
         if let Some(n) = state.tokens.get_mut(shard) {
             *n = n.saturating_sub(1);

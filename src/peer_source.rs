@@ -169,11 +169,12 @@ impl<E: Env> PeerSource<E> {
     /// `f(host, connection)` once and return its result, whatever it is (a
     /// failed copy does not move on to the next host: that is the caller's
     /// choice, quirk Q2). If no host could be borrowed, fail with every
-    /// host's reason.
+    /// host's reason. The connection is shared (`Rc`) so the copy can hand
+    /// it to the worker tasks it spawns.
     pub async fn borrow_connection<R>(
         &self,
         hosts: &[NodeId],
-        f: impl AsyncFnOnce(NodeId, &E::Peer) -> R,
+        f: impl AsyncFnOnce(NodeId, &Rc<E::Peer>) -> R,
     ) -> Result<R, NoPeerAvailable> {
         let mut reasons = Vec::new();
         for &host in hosts {
@@ -267,7 +268,7 @@ mod tests {
         let calls = Cell::new(0);
         let r = w.run(source.borrow_connection(hosts, async |host, peer: &_| {
             calls.set(calls.get() + 1);
-            assert_eq!(crate::env::PeerClient::health(peer).await, Ok(true));
+            assert_eq!(peer.health().await, Ok(true));
             host
         }));
         (r, calls.get())
