@@ -28,8 +28,7 @@ use futures::channel::oneshot;
 use futures::future::{Either, select};
 
 use crate::env::{Cluster, Disk, DiskError, Env, Incoming, KeepAliveServer, MetaError, MetaStore};
-use crate::model::BatchMeta;
-use crate::model::{FileKey, ShardMeta, TableSchema};
+use crate::model::{BatchMeta, FileKey, ShardMeta, TableSchema};
 use crate::options::Options;
 use crate::protocol::{
     BatchMetadata, CHUNK_BYTES, KeepAlive, MetadataRequest, PeerError, RawDataRequest, SessionRef,
