@@ -36,6 +36,8 @@ pub enum TransitionError {
 
 struct State {
     view: Rc<ClusterView>,
+    /// Every version ever published, oldest first (`history[v - 1]`).
+    history: Vec<Rc<ClusterView>>,
     replicas: usize,
     watchers: Vec<Waker>,
 }
@@ -63,13 +65,15 @@ impl PlacementService {
                 holders.insert(nodes[(s as usize + r) % nodes.len()], initial);
             }
         }
+        let first = Rc::new(ClusterView {
+            version: 1,
+            placement,
+            tables,
+        });
         PlacementService {
             state: Rc::new(RefCell::new(State {
-                view: Rc::new(ClusterView {
-                    version: 1,
-                    placement,
-                    tables,
-                }),
+                view: first.clone(),
+                history: vec![first],
                 replicas,
                 watchers: Vec::new(),
             })),
@@ -78,6 +82,12 @@ impl PlacementService {
 
     pub fn view(&self) -> Rc<ClusterView> {
         self.state.borrow().view.clone()
+    }
+
+    /// Version `version` of the view, if it was published.
+    pub fn version(&self, version: u64) -> Option<Rc<ClusterView>> {
+        let i = usize::try_from(version).ok()?.checked_sub(1)?;
+        self.state.borrow().history.get(i).cloned()
     }
 
     /// Register interest in the next change.
@@ -94,6 +104,8 @@ impl PlacementService {
                 placement,
                 tables,
             });
+            let view = st.view.clone();
+            st.history.push(view);
             std::mem::take(&mut st.watchers)
         };
         let view = self.view();

@@ -74,6 +74,9 @@ pub struct Trace {
     events: VecDeque<TraceEvent>,
     total: u64,
     hasher: blake3::Hasher,
+    /// Events not yet taken by the observer (see [`Recorder::take_new`]).
+    observe: bool,
+    new: Vec<TraceEvent>,
 }
 
 impl Trace {
@@ -83,6 +86,8 @@ impl Trace {
             events: VecDeque::new(),
             total: 0,
             hasher: blake3::Hasher::new(),
+            observe: false,
+            new: Vec::new(),
         }
     }
 
@@ -91,6 +96,9 @@ impl Trace {
         line.push('\n');
         self.hasher.update(line.as_bytes());
         self.total += 1;
+        if self.observe {
+            self.new.push(event.clone());
+        }
         if let Keep::Last(n) = self.keep {
             if self.events.len() == n {
                 self.events.pop_front();
@@ -118,23 +126,63 @@ impl Trace {
     }
 }
 
-/// Run `f` with a trace recorder installed on this thread only (parallel
-/// tests and swarm workers do not interleave), and return its trace.
-pub fn record<R>(keep: Keep, f: impl FnOnce() -> R) -> (R, Trace) {
-    let shared = Arc::new(Mutex::new(Trace::new(keep)));
-    let layer = TraceLayer {
-        trace: shared.clone(),
-    };
-    let subscriber = tracing_subscriber::registry().with(layer);
-    let out = tracing::subscriber::with_default(subscriber, f);
-    let trace = shared
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .clone();
-    (out, trace)
+/// Records the trace of one run. The simulation runs inside
+/// [`Recorder::record`]; between slices the oracle takes the new events with
+/// [`Recorder::take_new`].
+pub struct Recorder {
+    trace: Arc<Mutex<Trace>>,
 }
 
-/// The `tracing` layer behind [`record`]. It must be `Send + Sync` for
+impl Recorder {
+    /// `observe`: also queue every event for [`Recorder::take_new`].
+    pub fn new(keep: Keep, observe: bool) -> Recorder {
+        let mut trace = Trace::new(keep);
+        trace.observe = observe;
+        Recorder {
+            trace: Arc::new(Mutex::new(trace)),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Trace> {
+        self.trace.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Run `f` with this recorder installed on this thread only (parallel
+    /// tests and swarm workers do not interleave).
+    pub fn record<R>(&self, f: impl FnOnce() -> R) -> R {
+        let layer = TraceLayer {
+            trace: self.trace.clone(),
+        };
+        let subscriber = tracing_subscriber::registry().with(layer);
+        tracing::subscriber::with_default(subscriber, f)
+    }
+
+    /// Events recorded since the last call (only when observing).
+    pub fn take_new(&self) -> Vec<TraceEvent> {
+        std::mem::take(&mut self.lock().new)
+    }
+
+    /// How many events were recorded so far.
+    pub fn total(&self) -> u64 {
+        self.lock().total
+    }
+
+    /// The trace so far.
+    pub fn trace(&self) -> Trace {
+        let mut t = self.lock().clone();
+        t.new.clear();
+        t
+    }
+}
+
+/// Run `f` under a fresh recorder and return its trace.
+pub fn record<R>(keep: Keep, f: impl FnOnce() -> R) -> (R, Trace) {
+    let recorder = Recorder::new(keep, false);
+    let out = recorder.record(f);
+    (out, recorder.trace())
+}
+
+/// The `tracing` layer behind [`Recorder`]. It must be `Send + Sync` for
 /// `tracing`, hence the mutex; it is only ever touched by one thread.
 struct TraceLayer {
     trace: Arc<Mutex<Trace>>,
