@@ -20,4 +20,5 @@ pub mod placement;
 pub mod protocol;
 pub mod quirks;
 pub mod store;
+pub mod table_shard;
 pub mod types;

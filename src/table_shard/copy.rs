@@ -1,0 +1,702 @@
+//! The peer copy of one table shard (SPEC §2 `fetch_data_from_peer`):
+//! session and keep-alive, metadata, local metadata writes, and the pool of
+//! workers that stream every vector party into local files.
+//!
+//! Client-side quirks: Q3 (keep-alive loss only logged), Q4 (metadata
+//! written before any data), Q5 (workers share one result cell), Q7 (a
+//! failed copy drops its keep-alive stream instead of ending the session),
+//! Q10 (no purge before a copy, final file names, fact files reopened
+//! without truncation). Each is off by default, giving the fixed behaviour.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::fmt;
+use std::pin::pin;
+use std::rc::Rc;
+use std::time::Duration;
+
+use futures::channel::oneshot;
+use futures::future::{Either, join_all, select};
+use thiserror::Error;
+
+use crate::details::BootstrapDetails;
+use crate::env::{
+    ChunkStream, Disk, DiskError, Env, KeepAliveClient, OpenMode, PeerClient, WriteFile,
+};
+use crate::model::{FileKey, MetaWrite};
+use crate::options::Options;
+use crate::protocol::{
+    KeepAlive, MetadataRequest, RawDataRequest, RpcError, SessionRef, StartSessionRequest,
+    TableMetadata, TableShardMetadata, VectorPartyRef,
+};
+use crate::quirks::Quirk;
+use crate::store::StoreError;
+use crate::types::{BatchId, ColumnId, NodeId, SessionId, TableKind, TableShardId};
+
+use super::TableShard;
+
+/// Attempts of the first keep-alive before the copy gives up.
+const FIRST_KEEP_ALIVE_ATTEMPTS: u32 = 3;
+/// Pause between attempts of the first keep-alive, and between attempts of
+/// one vector-party copy: long enough for a transient fault to clear.
+const RETRY_BACKOFF: Duration = Duration::from_secs(1);
+/// Shortest pause between keep-alives, whatever ttl the peer answers.
+const MIN_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Why the keep-alive exchange failed.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum KeepAliveFailure {
+    #[error(transparent)]
+    Rpc(RpcError),
+    /// The server ended the stream (it swept the session).
+    #[error("stream ended by the peer")]
+    Ended,
+}
+
+/// Why one attempt to copy a vector party failed.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum VectorPartyFailure {
+    #[error(transparent)]
+    Rpc(RpcError),
+    #[error("local disk: {0}")]
+    Disk(DiskError),
+    /// The keep-alive was lost (quirk Q3 off): the copy stopped.
+    #[error("copy aborted after keep-alive loss")]
+    Aborted,
+}
+
+/// A vector party whose every copy attempt failed (the last cause).
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+#[error("vector party batch {batch} column {column}: {cause}")]
+pub struct VectorPartyError {
+    pub batch: BatchId,
+    pub column: ColumnId,
+    pub cause: VectorPartyFailure,
+}
+
+/// Every way a copy from one peer can fail.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum CopyError {
+    /// Purging or writing local files or metadata failed.
+    #[error("local store: {0}")]
+    Store(#[from] StoreError),
+    #[error("start session: {0}")]
+    StartSession(RpcError),
+    #[error("open keep-alive stream: {0}")]
+    OpenKeepAlive(RpcError),
+    #[error("first keep-alive: {0}")]
+    FirstKeepAlive(KeepAliveFailure),
+    /// A later keep-alive failed (quirk Q3 off aborts the copy).
+    #[error("keep-alive lost: {0}")]
+    KeepAliveLost(KeepAliveFailure),
+    #[error("fetch metadata: {0}")]
+    Metadata(RpcError),
+    #[error("peer sent {got} metadata for a {want} table")]
+    WrongKind { got: TableKind, want: TableKind },
+    /// Vector parties that could not be copied (with quirk Q5 on: the one
+    /// left in the shared result cell, if any).
+    #[error("{} vector parties failed: {}", .0.len(), List(.0))]
+    VectorParties(Vec<VectorPartyError>),
+}
+
+/// Display helper: the failures separated by `; `.
+struct List<'a>(&'a [VectorPartyError]);
+
+impl fmt::Display for List<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+/// One vector party to copy: where it is on the peer, where it goes here.
+#[derive(Clone, Debug)]
+struct VectorPartyJob {
+    batch: BatchId,
+    column: ColumnId,
+    remote: VectorPartyRef,
+    local: FileKey,
+    fact: bool,
+}
+
+/// What the copy will write: shard-level metadata, per-batch versions, and
+/// the vector parties.
+struct CopyPlan {
+    shard_meta: Vec<MetaWrite>,
+    batch_meta: Vec<MetaWrite>,
+    jobs: Vec<VectorPartyJob>,
+}
+
+/// Shared by the copy workers of one copy.
+struct CopyContext<E: Env> {
+    env: E,
+    shard: TableShardId,
+    client: Rc<E::Peer>,
+    session: SessionRef,
+    details: Rc<RefCell<BootstrapDetails>>,
+    queue: RefCell<VecDeque<VectorPartyJob>>,
+    /// Set by the keep-alive task when it lost the session (Q3 off only).
+    lost: Rc<RefCell<Option<KeepAliveFailure>>>,
+    /// Quirk Q5: the one result cell every worker overwrites.
+    shared_result: RefCell<Option<VectorPartyError>>,
+    shared_cell: bool,
+    /// Quirk Q10 off: write to staging names, rename when synced.
+    staged: bool,
+    attempts: u32,
+}
+
+impl<E: Env> CopyContext<E> {
+    fn aborted(&self) -> bool {
+        self.lost.borrow().is_some()
+    }
+}
+
+impl<E: Env> TableShard<E> {
+    /// Copy the table shard from `host` over `client` (SPEC §2
+    /// `fetch_data_from_peer`): open a session and keep it alive, fetch the
+    /// metadata, write it and the data locally, end the session.
+    pub async fn fetch_data_from_peer(
+        &self,
+        host: NodeId,
+        client: &Rc<E::Peer>,
+        origin: NodeId,
+        options: &Options,
+    ) -> Result<(), CopyError> {
+        let quirks = options.quirks;
+        if !quirks.on(Quirk::Q10) {
+            self.store.purge_local().await?;
+        }
+        self.details.borrow_mut().set_source(host);
+        tracing::info!(
+            table = %self.id.table,
+            shard = %self.id.shard,
+            source = %host,
+            "peer_copy_started"
+        );
+        let reply = client
+            .start_session(StartSessionRequest {
+                table: self.id.table.clone(),
+                shard: self.id.shard,
+                node: Some(origin),
+                ttl: options.session_ttl,
+            })
+            .await
+            .map_err(CopyError::StartSession);
+        let reply = match reply {
+            Ok(r) => r,
+            Err(e) => return Err(self.copy_failed(host, e)),
+        };
+        let mut stream = match client.keep_alive().await {
+            Ok(s) => s,
+            Err(e) => return Err(self.copy_failed(host, CopyError::OpenKeepAlive(e))),
+        };
+        let msg = KeepAlive {
+            session: Some(reply.session),
+            node: Some(origin),
+        };
+        let ttl = match self.first_keep_alive(&mut stream, msg).await {
+            Ok(ttl) => ttl,
+            Err(f) => {
+                self.end_session(stream, false, options, reply.session);
+                return Err(self.copy_failed(host, CopyError::FirstKeepAlive(f)));
+            }
+        };
+        let lost = Rc::new(RefCell::new(None));
+        let (stop, stopped) = oneshot::channel();
+        let keeper = self.env.spawn(
+            "keep_alive_client",
+            keep_alive_loop(KeepAliveTask {
+                env: self.env.clone(),
+                shard: self.id.clone(),
+                stream,
+                msg,
+                ttl,
+                stop: stopped,
+                lost: Rc::clone(&lost),
+                abort_on_loss: !quirks.on(Quirk::Q3),
+            }),
+        );
+        let copied = self
+            .copy_session(client, reply.session, origin, options, &lost)
+            .await;
+        let _ = stop.send(());
+        let stream = keeper.await;
+        let result = match lost.borrow_mut().take() {
+            Some(failure) => Err(CopyError::KeepAliveLost(failure)),
+            None => copied,
+        };
+        self.end_session(stream, result.is_ok(), options, reply.session);
+        match result {
+            Ok(()) => {
+                tracing::info!(
+                    table = %self.id.table,
+                    shard = %self.id.shard,
+                    source = %host,
+                    "peer_copy_finished"
+                );
+                Ok(())
+            }
+            Err(e) => Err(self.copy_failed(host, e)),
+        }
+    }
+
+    fn copy_failed(&self, host: NodeId, error: CopyError) -> CopyError {
+        tracing::info!(
+            table = %self.id.table,
+            shard = %self.id.shard,
+            source = %host,
+            error = %error,
+            "peer_copy_failed"
+        );
+        error
+    }
+
+    /// The first keep-alive binds the stream to the session; retried.
+    async fn first_keep_alive(
+        &self,
+        stream: &mut <E::Peer as PeerClient>::KeepAliveStream,
+        msg: KeepAlive,
+    ) -> Result<Duration, KeepAliveFailure> {
+        let mut attempt = 1;
+        loop {
+            match exchange(stream, msg).await {
+                Ok(ttl) => return Ok(ttl),
+                Err(failure) => {
+                    tracing::info!(
+                        table = %self.id.table,
+                        shard = %self.id.shard,
+                        attempt,
+                        error = %failure,
+                        "first_keep_alive_failed"
+                    );
+                    if attempt >= FIRST_KEEP_ALIVE_ATTEMPTS {
+                        return Err(failure);
+                    }
+                }
+            }
+            attempt += 1;
+            self.env.sleep(RETRY_BACKOFF).await;
+        }
+    }
+
+    /// End the session: close the keep-alive stream cleanly (the peer then
+    /// removes the session). Quirk Q7 on: after a failure the stream is just
+    /// dropped (broken), and the session lingers on the peer.
+    fn end_session(
+        &self,
+        stream: <E::Peer as PeerClient>::KeepAliveStream,
+        ok: bool,
+        options: &Options,
+        session: SessionId,
+    ) {
+        if ok || !options.quirks.on(Quirk::Q7) {
+            stream.close();
+            tracing::debug!(
+                table = %self.id.table,
+                shard = %self.id.shard,
+                session = %session,
+                "session_closed"
+            );
+        } else {
+            drop(stream);
+            tracing::info!(
+                table = %self.id.table,
+                shard = %self.id.shard,
+                session = %session,
+                "session_abandoned"
+            );
+        }
+    }
+
+    /// Metadata, local metadata writes and the vector-party copies, while
+    /// the keep-alive task keeps the session.
+    async fn copy_session(
+        &self,
+        client: &Rc<E::Peer>,
+        session: SessionId,
+        origin: NodeId,
+        options: &Options,
+        lost: &Rc<RefCell<Option<KeepAliveFailure>>>,
+    ) -> Result<(), CopyError> {
+        let session_ref = SessionRef {
+            session: Some(session),
+            node: Some(origin),
+            table: self.id.table.clone(),
+            shard: self.id.shard,
+        };
+        let today = self.env.now().day();
+        let batches = match self.schema.kind {
+            TableKind::Fact if self.schema.retention_days > 0 => {
+                let days = i32::try_from(self.schema.retention_days).unwrap_or(i32::MAX);
+                BatchId(today.0.saturating_sub(days).saturating_add(1))..=today.batch()
+            }
+            TableKind::Fact => BatchId(i32::MIN)..=today.batch(),
+            TableKind::Dimension => BatchId(i32::MIN)..=BatchId(i32::MAX),
+        };
+        let metadata = client
+            .fetch_metadata(MetadataRequest {
+                session: session_ref.clone(),
+                batches: Some(batches),
+            })
+            .await
+            .map_err(CopyError::Metadata)?;
+        if let Some(failure) = lost.borrow().clone() {
+            return Err(CopyError::KeepAliveLost(failure));
+        }
+        let plan = self.plan_copy(&metadata)?;
+        tracing::info!(
+            table = %self.id.table,
+            shard = %self.id.shard,
+            commit = %metadata.commit_offset,
+            checkpoint = %metadata.checkpoint_offset,
+            vector_parties = plan.jobs.len(),
+            "peer_metadata_fetched"
+        );
+        let metadata_first = options.quirks.on(Quirk::Q4);
+        if metadata_first {
+            self.write_metadata(&plan.shard_meta).await?;
+            self.write_metadata(&plan.batch_meta).await?;
+        }
+        {
+            let mut details = self.details.borrow_mut();
+            details.set_num_columns(u32::try_from(self.schema.columns.len()).unwrap_or(u32::MAX));
+            for job in &plan.jobs {
+                details.add_vector_party_to_copy(job.batch, job.column);
+            }
+        }
+        let context = Rc::new(CopyContext {
+            env: self.env.clone(),
+            shard: self.id.clone(),
+            client: Rc::clone(client),
+            session: session_ref,
+            details: Rc::clone(&self.details),
+            queue: RefCell::new(plan.jobs.into_iter().collect()),
+            lost: Rc::clone(lost),
+            shared_result: RefCell::new(None),
+            shared_cell: options.quirks.on(Quirk::Q5),
+            staged: !options.quirks.on(Quirk::Q10),
+            attempts: options.copy_retries.max(1),
+        });
+        let workers = options.max_concurrent_streams_per_table_shard.max(1);
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                self.env
+                    .spawn("vector_party_copier", copy_worker(Rc::clone(&context)))
+            })
+            .collect();
+        let errors: Vec<VectorPartyError> = join_all(handles).await.into_iter().flatten().collect();
+        let errors = if context.shared_cell {
+            context
+                .shared_result
+                .borrow_mut()
+                .take()
+                .into_iter()
+                .collect()
+        } else {
+            errors
+        };
+        if !errors.is_empty() {
+            return Err(CopyError::VectorParties(errors));
+        }
+        if !metadata_first {
+            self.write_metadata(&plan.batch_meta).await?;
+            self.write_metadata(&plan.shard_meta).await?;
+        }
+        Ok(())
+    }
+
+    /// Turn the peer's metadata into local writes and vector-party jobs.
+    fn plan_copy(&self, m: &TableShardMetadata) -> Result<CopyPlan, CopyError> {
+        let mut shard_meta = vec![
+            MetaWrite::CommitOffset(m.commit_offset),
+            MetaWrite::CheckpointOffset(m.checkpoint_offset),
+        ];
+        let mut batch_meta = Vec::new();
+        let mut jobs = Vec::new();
+        match (&m.table, self.schema.kind) {
+            (
+                TableMetadata::Fact {
+                    cutoff,
+                    backfill,
+                    batches,
+                },
+                TableKind::Fact,
+            ) => {
+                shard_meta.push(MetaWrite::ArchivingCutoff(*cutoff));
+                shard_meta.push(MetaWrite::BackfillProgress(*backfill));
+                for b in batches {
+                    batch_meta.push(MetaWrite::BatchVersion {
+                        batch: b.id,
+                        meta: b.meta,
+                    });
+                    for column in &b.columns {
+                        jobs.push(VectorPartyJob {
+                            batch: b.id,
+                            column: *column,
+                            remote: VectorPartyRef::Fact {
+                                batch: b.id,
+                                version: b.meta.version,
+                                seq: b.meta.seq,
+                                column: *column,
+                            },
+                            local: FileKey::VectorParty {
+                                shard: self.id.clone(),
+                                batch: b.id,
+                                version: b.meta.version,
+                                seq: b.meta.seq,
+                                column: *column,
+                            },
+                            fact: true,
+                        });
+                    }
+                }
+            }
+            (TableMetadata::Dimension { snapshot, batches }, TableKind::Dimension) => {
+                shard_meta.push(MetaWrite::SnapshotProgress(*snapshot));
+                for b in batches {
+                    for column in &b.columns {
+                        jobs.push(VectorPartyJob {
+                            batch: b.id,
+                            column: *column,
+                            remote: VectorPartyRef::Snapshot {
+                                redo: snapshot.redo,
+                                batch: b.id,
+                                column: *column,
+                            },
+                            local: FileKey::Snapshot {
+                                shard: self.id.clone(),
+                                redo: snapshot.redo,
+                                batch: b.id,
+                                column: *column,
+                            },
+                            fact: false,
+                        });
+                    }
+                }
+            }
+            (TableMetadata::Fact { .. }, want) => {
+                return Err(CopyError::WrongKind {
+                    got: TableKind::Fact,
+                    want,
+                });
+            }
+            (TableMetadata::Dimension { .. }, want) => {
+                return Err(CopyError::WrongKind {
+                    got: TableKind::Dimension,
+                    want,
+                });
+            }
+        }
+        Ok(CopyPlan {
+            shard_meta,
+            batch_meta,
+            jobs,
+        })
+    }
+
+    async fn write_metadata(&self, writes: &[MetaWrite]) -> Result<(), CopyError> {
+        for w in writes {
+            self.store.write_meta(w.clone()).await?;
+        }
+        if !writes.is_empty() {
+            tracing::debug!(
+                table = %self.id.table,
+                shard = %self.id.shard,
+                writes = writes.len(),
+                "copied_metadata_written"
+            );
+        }
+        Ok(())
+    }
+}
+
+/// One send and its reply: the ttl the peer answers with.
+async fn exchange<K: KeepAliveClient>(
+    stream: &mut K,
+    msg: KeepAlive,
+) -> Result<Duration, KeepAliveFailure> {
+    stream.send(msg).await.map_err(KeepAliveFailure::Rpc)?;
+    match stream.recv().await {
+        Ok(Some(ttl)) => Ok(ttl),
+        Ok(None) => Err(KeepAliveFailure::Ended),
+        Err(e) => Err(KeepAliveFailure::Rpc(e)),
+    }
+}
+
+struct KeepAliveTask<E: Env> {
+    env: E,
+    shard: TableShardId,
+    stream: <E::Peer as PeerClient>::KeepAliveStream,
+    msg: KeepAlive,
+    ttl: Duration,
+    stop: oneshot::Receiver<()>,
+    lost: Rc<RefCell<Option<KeepAliveFailure>>>,
+    abort_on_loss: bool,
+}
+
+/// Send a keep-alive every ttl/2 until told to stop; hand the stream back
+/// so the copy can end the session. Quirk Q3 on: failures are only logged.
+/// Q3 off: the first failure is recorded (the copy aborts) and the loop
+/// ends.
+async fn keep_alive_loop<E: Env>(
+    task: KeepAliveTask<E>,
+) -> <E::Peer as PeerClient>::KeepAliveStream {
+    let KeepAliveTask {
+        env,
+        shard,
+        mut stream,
+        msg,
+        mut ttl,
+        mut stop,
+        lost,
+        abort_on_loss,
+    } = task;
+    loop {
+        let outcome = {
+            let step = pin!(async {
+                env.sleep((ttl / 2).max(MIN_KEEP_ALIVE_INTERVAL)).await;
+                exchange(&mut stream, msg).await
+            });
+            match select(step, &mut stop).await {
+                Either::Left((result, _)) => Some(result),
+                Either::Right(_) => None,
+            }
+        };
+        match outcome {
+            None => return stream,
+            Some(Ok(answered)) => {
+                ttl = answered;
+                tracing::debug!(table = %shard.table, shard = %shard.shard, "keep_alive_sent");
+            }
+            Some(Err(failure)) => {
+                tracing::info!(
+                    table = %shard.table,
+                    shard = %shard.shard,
+                    error = %failure,
+                    aborts_copy = abort_on_loss,
+                    "keep_alive_failed"
+                );
+                if abort_on_loss {
+                    *lost.borrow_mut() = Some(failure);
+                    return stream;
+                }
+            }
+        }
+    }
+}
+
+/// Take jobs off the shared queue until it is empty. Returns the failures
+/// (quirk Q5 on: none; each result overwrites the shared cell instead).
+async fn copy_worker<E: Env>(ctx: Rc<CopyContext<E>>) -> Vec<VectorPartyError> {
+    let mut errors = Vec::new();
+    loop {
+        let Some(job) = ctx.queue.borrow_mut().pop_front() else {
+            return errors;
+        };
+        let result = copy_vector_party(&ctx, &job).await;
+        if ctx.shared_cell {
+            *ctx.shared_result.borrow_mut() = result.err();
+        } else if let Err(e) = result {
+            errors.push(e);
+        }
+    }
+}
+
+/// Copy one vector party with up to `attempts` tries.
+async fn copy_vector_party<E: Env>(
+    ctx: &CopyContext<E>,
+    job: &VectorPartyJob,
+) -> Result<(), VectorPartyError> {
+    let fail = |cause| VectorPartyError {
+        batch: job.batch,
+        column: job.column,
+        cause,
+    };
+    let mut last = VectorPartyFailure::Aborted;
+    for attempt in 1..=ctx.attempts {
+        if attempt > 1 {
+            ctx.env.sleep(RETRY_BACKOFF).await;
+        }
+        if ctx.aborted() {
+            return Err(fail(VectorPartyFailure::Aborted));
+        }
+        match copy_once(ctx, job).await {
+            Ok(bytes) => {
+                ctx.details
+                    .borrow_mut()
+                    .mark_vector_party_finished(job.batch, job.column);
+                tracing::debug!(
+                    table = %ctx.shard.table,
+                    shard = %ctx.shard.shard,
+                    batch = %job.batch,
+                    column = %job.column,
+                    bytes,
+                    attempt,
+                    "vector_party_copied"
+                );
+                return Ok(());
+            }
+            Err(cause) => {
+                tracing::info!(
+                    table = %ctx.shard.table,
+                    shard = %ctx.shard.shard,
+                    batch = %job.batch,
+                    column = %job.column,
+                    attempt,
+                    error = %cause,
+                    "vector_party_copy_failed"
+                );
+                last = cause;
+            }
+        }
+    }
+    Err(fail(last))
+}
+
+/// One attempt: open the local file, stream the peer's chunks into it,
+/// sync (and, Q10 off, rename the staging file into place). Bytes written.
+async fn copy_once<E: Env>(
+    ctx: &CopyContext<E>,
+    job: &VectorPartyJob,
+) -> Result<usize, VectorPartyFailure> {
+    let (target, mode) = if ctx.staged {
+        (job.local.staging(), OpenMode::Truncate)
+    } else if job.fact {
+        (job.local.clone(), OpenMode::Overwrite)
+    } else {
+        (job.local.clone(), OpenMode::Truncate)
+    };
+    let disk = ctx.env.disk();
+    let mut file = disk
+        .open(&target, mode)
+        .await
+        .map_err(VectorPartyFailure::Disk)?;
+    let mut stream = ctx
+        .client
+        .fetch_raw_data(RawDataRequest {
+            session: ctx.session.clone(),
+            vector_party: job.remote.clone(),
+        })
+        .await
+        .map_err(VectorPartyFailure::Rpc)?;
+    let mut bytes = 0;
+    while let Some(chunk) = stream.next().await.map_err(VectorPartyFailure::Rpc)? {
+        if ctx.aborted() {
+            return Err(VectorPartyFailure::Aborted);
+        }
+        file.write(&chunk).await.map_err(VectorPartyFailure::Disk)?;
+        bytes += chunk.len();
+    }
+    file.sync().await.map_err(VectorPartyFailure::Disk)?;
+    if ctx.staged {
+        disk.rename(&target, &job.local)
+            .await
+            .map_err(VectorPartyFailure::Disk)?;
+    }
+    Ok(bytes)
+}
