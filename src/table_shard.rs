@@ -6,7 +6,8 @@
 //! from a peer when the replica needs it (choose and shuffle the sources,
 //! borrow a connection, [`TableShard::fetch_data_from_peer`]), load the
 //! metadata, preload, recover, finish. The peer copy itself lives in
-//! `table_shard/copy.rs`.
+//! `table_shard/copy.rs` (session, keep-alive, metadata) and
+//! `table_shard/workers.rs` (the vector-party copy workers).
 //!
 //! Upstream quirks reproduced here behind switches: Q1 (shuffle seeded by
 //! the clock), Q2 (no fall-over after a copy failure), Q12 (no source taken
@@ -16,6 +17,7 @@
 //! it is atomic), and table incarnations.
 
 mod copy;
+mod workers;
 
 #[cfg(test)]
 mod tests;
@@ -35,7 +37,12 @@ use crate::quirks::Quirk;
 use crate::store::{ShardStore, StoreConfig, StoreError};
 use crate::types::{NodeId, ShardId, ShardState, TableShardId};
 
-pub use copy::{CopyError, KeepAliveFailure, VectorPartyError, VectorPartyFailure};
+pub use copy::{CopyError, KeepAliveFailure};
+pub use workers::{VectorPartyError, VectorPartyFailure};
+
+/// Pause between attempts of the first keep-alive, and between attempts of
+/// one vector-party copy: long enough for a transient fault to clear.
+const RETRY_BACKOFF: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Where a table shard's bootstrap stands. Only `NotStarted → Bootstrapping
 /// → {Bootstrapped, NotStarted}` ever happens (SPEC §7).
@@ -87,6 +94,10 @@ pub struct TableShard<E: Env> {
     schema: TableSchema,
     state: Cell<BootstrapState>,
     needs_peer_copy: Cell<bool>,
+    /// A copy succeeded but its recovery has not: the local redo log does
+    /// not hold the copied range, so recovery must replay it from upstream
+    /// (also on a retried bootstrap that no longer needs the copy).
+    replay_from_upstream: Cell<bool>,
     /// Shared with the copy workers, which mark vector parties finished.
     details: Rc<RefCell<BootstrapDetails>>,
     store: Rc<ShardStore<E>>,
@@ -129,6 +140,7 @@ impl<E: Env> TableShard<E> {
             schema,
             state: Cell::new(BootstrapState::NotStarted),
             needs_peer_copy: Cell::new(needs_peer_copy),
+            replay_from_upstream: Cell::new(false),
             details: Rc::new(RefCell::new(BootstrapDetails::new())),
             store,
         }
@@ -222,10 +234,11 @@ impl<E: Env> TableShard<E> {
         options: &Options,
     ) -> Result<(), BootstrapError> {
         // Step 4.
-        let mut copied = false;
         if self.needs_peer_copy.get() {
             self.enter_stage(Stage::PeerCopy);
-            copied = self.peer_copy(source, origin, view, options).await?;
+            if self.peer_copy(source, origin, view, options).await? {
+                self.replay_from_upstream.set(true);
+            }
             self.needs_peer_copy.set(false);
         }
         // Step 5.
@@ -239,12 +252,14 @@ impl<E: Env> TableShard<E> {
             .preload()
             .await
             .map_err(BootstrapError::Preload)?;
-        // Step 7: a copied shard has no local redo log for what it copied.
+        // Step 7: a copied shard has no local redo log for what it copied;
+        // the replay appends it there, so later recoveries are local.
         self.enter_stage(Stage::Recovery);
         self.store
-            .recover(copied)
+            .recover(self.replay_from_upstream.get())
             .await
             .map_err(BootstrapError::Recovery)?;
+        self.replay_from_upstream.set(false);
         // Step 8.
         self.enter_stage(Stage::Finished);
         Ok(())

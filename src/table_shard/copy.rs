@@ -5,11 +5,11 @@
 //! Client-side quirks: Q3 (keep-alive loss only logged), Q4 (metadata
 //! written before any data), Q5 (workers share one result cell), Q7 (a
 //! failed copy drops its keep-alive stream instead of ending the session),
-//! Q10 (no purge before a copy, final file names, fact files reopened
-//! without truncation). Each is off by default, giving the fixed behaviour.
+//! Q10 (no purge before a copy; the workers in `workers.rs` also write final
+//! file names and reopen fact files without truncation). Each is off by
+//! default, giving the fixed behaviour.
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::fmt;
 use std::pin::pin;
 use std::rc::Rc;
@@ -19,27 +19,22 @@ use futures::channel::oneshot;
 use futures::future::{Either, join_all, select};
 use thiserror::Error;
 
-use crate::details::BootstrapDetails;
-use crate::env::{
-    ChunkStream, Disk, DiskError, Env, KeepAliveClient, OpenMode, PeerClient, WriteFile,
-};
+use crate::env::{Env, KeepAliveClient, PeerClient};
 use crate::model::{FileKey, MetaWrite};
 use crate::options::Options;
 use crate::protocol::{
-    KeepAlive, MetadataRequest, RawDataRequest, RpcError, SessionRef, StartSessionRequest,
-    TableMetadata, TableShardMetadata, VectorPartyRef,
+    KeepAlive, MetadataRequest, RpcError, SessionRef, StartSessionRequest, TableMetadata,
+    TableShardMetadata, VectorPartyRef,
 };
 use crate::quirks::Quirk;
 use crate::store::StoreError;
-use crate::types::{BatchId, ColumnId, NodeId, SessionId, TableKind, TableShardId};
+use crate::types::{BatchId, NodeId, SessionId, TableKind, TableShardId};
 
-use super::TableShard;
+use super::workers::{CopyContext, VectorPartyError, VectorPartyJob, copy_worker};
+use super::{RETRY_BACKOFF, TableShard};
 
 /// Attempts of the first keep-alive before the copy gives up.
 const FIRST_KEEP_ALIVE_ATTEMPTS: u32 = 3;
-/// Pause between attempts of the first keep-alive, and between attempts of
-/// one vector-party copy: long enough for a transient fault to clear.
-const RETRY_BACKOFF: Duration = Duration::from_secs(1);
 /// Shortest pause between keep-alives, whatever ttl the peer answers.
 const MIN_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -51,27 +46,6 @@ pub enum KeepAliveFailure {
     /// The server ended the stream (it swept the session).
     #[error("stream ended by the peer")]
     Ended,
-}
-
-/// Why one attempt to copy a vector party failed.
-#[derive(Clone, Debug, Error, PartialEq, Eq)]
-pub enum VectorPartyFailure {
-    #[error(transparent)]
-    Rpc(RpcError),
-    #[error("local disk: {0}")]
-    Disk(DiskError),
-    /// The keep-alive was lost (quirk Q3 off): the copy stopped.
-    #[error("copy aborted after keep-alive loss")]
-    Aborted,
-}
-
-/// A vector party whose every copy attempt failed (the last cause).
-#[derive(Clone, Debug, Error, PartialEq, Eq)]
-#[error("vector party batch {batch} column {column}: {cause}")]
-pub struct VectorPartyError {
-    pub batch: BatchId,
-    pub column: ColumnId,
-    pub cause: VectorPartyFailure,
 }
 
 /// Every way a copy from one peer can fail.
@@ -114,46 +88,12 @@ impl fmt::Display for List<'_> {
     }
 }
 
-/// One vector party to copy: where it is on the peer, where it goes here.
-#[derive(Clone, Debug)]
-struct VectorPartyJob {
-    batch: BatchId,
-    column: ColumnId,
-    remote: VectorPartyRef,
-    local: FileKey,
-    fact: bool,
-}
-
 /// What the copy will write: shard-level metadata, per-batch versions, and
 /// the vector parties.
 struct CopyPlan {
     shard_meta: Vec<MetaWrite>,
     batch_meta: Vec<MetaWrite>,
     jobs: Vec<VectorPartyJob>,
-}
-
-/// Shared by the copy workers of one copy.
-struct CopyContext<E: Env> {
-    env: E,
-    shard: TableShardId,
-    client: Rc<E::Peer>,
-    session: SessionRef,
-    details: Rc<RefCell<BootstrapDetails>>,
-    queue: RefCell<VecDeque<VectorPartyJob>>,
-    /// Set by the keep-alive task when it lost the session (Q3 off only).
-    lost: Rc<RefCell<Option<KeepAliveFailure>>>,
-    /// Quirk Q5: the one result cell every worker overwrites.
-    shared_result: RefCell<Option<VectorPartyError>>,
-    shared_cell: bool,
-    /// Quirk Q10 off: write to staging names, rename when synced.
-    staged: bool,
-    attempts: u32,
-}
-
-impl<E: Env> CopyContext<E> {
-    fn aborted(&self) -> bool {
-        self.lost.borrow().is_some()
-    }
 }
 
 impl<E: Env> TableShard<E> {
@@ -588,115 +528,4 @@ async fn keep_alive_loop<E: Env>(
             }
         }
     }
-}
-
-/// Take jobs off the shared queue until it is empty. Returns the failures
-/// (quirk Q5 on: none; each result overwrites the shared cell instead).
-async fn copy_worker<E: Env>(ctx: Rc<CopyContext<E>>) -> Vec<VectorPartyError> {
-    let mut errors = Vec::new();
-    loop {
-        let Some(job) = ctx.queue.borrow_mut().pop_front() else {
-            return errors;
-        };
-        let result = copy_vector_party(&ctx, &job).await;
-        if ctx.shared_cell {
-            *ctx.shared_result.borrow_mut() = result.err();
-        } else if let Err(e) = result {
-            errors.push(e);
-        }
-    }
-}
-
-/// Copy one vector party with up to `attempts` tries.
-async fn copy_vector_party<E: Env>(
-    ctx: &CopyContext<E>,
-    job: &VectorPartyJob,
-) -> Result<(), VectorPartyError> {
-    let fail = |cause| VectorPartyError {
-        batch: job.batch,
-        column: job.column,
-        cause,
-    };
-    let mut last = VectorPartyFailure::Aborted;
-    for attempt in 1..=ctx.attempts {
-        if attempt > 1 {
-            ctx.env.sleep(RETRY_BACKOFF).await;
-        }
-        if ctx.aborted() {
-            return Err(fail(VectorPartyFailure::Aborted));
-        }
-        match copy_once(ctx, job).await {
-            Ok(bytes) => {
-                ctx.details
-                    .borrow_mut()
-                    .mark_vector_party_finished(job.batch, job.column);
-                tracing::debug!(
-                    table = %ctx.shard.table,
-                    shard = %ctx.shard.shard,
-                    batch = %job.batch,
-                    column = %job.column,
-                    bytes,
-                    attempt,
-                    "vector_party_copied"
-                );
-                return Ok(());
-            }
-            Err(cause) => {
-                tracing::info!(
-                    table = %ctx.shard.table,
-                    shard = %ctx.shard.shard,
-                    batch = %job.batch,
-                    column = %job.column,
-                    attempt,
-                    error = %cause,
-                    "vector_party_copy_failed"
-                );
-                last = cause;
-            }
-        }
-    }
-    Err(fail(last))
-}
-
-/// One attempt: open the local file, stream the peer's chunks into it,
-/// sync (and, Q10 off, rename the staging file into place). Bytes written.
-async fn copy_once<E: Env>(
-    ctx: &CopyContext<E>,
-    job: &VectorPartyJob,
-) -> Result<usize, VectorPartyFailure> {
-    let (target, mode) = if ctx.staged {
-        (job.local.staging(), OpenMode::Truncate)
-    } else if job.fact {
-        (job.local.clone(), OpenMode::Overwrite)
-    } else {
-        (job.local.clone(), OpenMode::Truncate)
-    };
-    let disk = ctx.env.disk();
-    let mut file = disk
-        .open(&target, mode)
-        .await
-        .map_err(VectorPartyFailure::Disk)?;
-    let mut stream = ctx
-        .client
-        .fetch_raw_data(RawDataRequest {
-            session: ctx.session.clone(),
-            vector_party: job.remote.clone(),
-        })
-        .await
-        .map_err(VectorPartyFailure::Rpc)?;
-    let mut bytes = 0;
-    while let Some(chunk) = stream.next().await.map_err(VectorPartyFailure::Rpc)? {
-        if ctx.aborted() {
-            return Err(VectorPartyFailure::Aborted);
-        }
-        file.write(&chunk).await.map_err(VectorPartyFailure::Disk)?;
-        bytes += chunk.len();
-    }
-    file.sync().await.map_err(VectorPartyFailure::Disk)?;
-    if ctx.staged {
-        disk.rename(&target, &job.local)
-            .await
-            .map_err(VectorPartyFailure::Disk)?;
-    }
-    Ok(bytes)
 }

@@ -516,6 +516,12 @@ fn bootstrap_fails_when_recovery_cannot_read_the_upstream_log() {
     assert_eq!(h.shard.state(), BootstrapState::NotStarted);
     // The copy itself had succeeded.
     assert!(!h.shard.needs_peer_copy());
+    // The retry does not copy again but still replays the copied range
+    // from upstream: the local redo log never held it.
+    h.world.net().upstream().set_unavailable(false);
+    assert_eq!(h.bootstrap(), Ok(()));
+    let held = h.world.run(h.shard.store().held_rows_from_disk());
+    assert!(held.offsets.contains(&Offset(15)));
 }
 
 #[test]
