@@ -5,7 +5,9 @@
 //! Module map (see `SPEC.md` for the behaviour):
 //! - [`types`], [`model`], [`placement`], [`protocol`]: plain data;
 //! - [`env`]: the seams (clock, spawn, RNG, disk, metastore, peers, cluster);
-//! - [`quirks`], [`options`]: upstream behaviours as switches, tunables.
+//! - [`quirks`], [`options`]: upstream behaviours as switches, tunables;
+//! - [`store`]: one table shard's data on one host and its background jobs;
+//! - [`table_shard`]: the table shard bootstrap and its peer copy.
 
 pub mod details;
 pub mod env;
