@@ -342,7 +342,7 @@ impl<E: Env> TableShard<E> {
                         shard = %self.id.shard,
                         failed = %host,
                         left = remaining.len(),
-                        "copy_falling_over"
+                        "copy_source_abandoned"
                     );
                     last_failure = Some((host, error));
                     if remaining.is_empty() {
