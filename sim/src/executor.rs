@@ -354,6 +354,13 @@ impl Executor {
         self.shared.live.get()
     }
 
+    /// Run `f` as if inside the simulation (its clock and spawns), between
+    /// runs: for inspecting the world or starting tasks from outside.
+    pub fn enter<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _enter = Enter::new(&self.shared);
+        f()
+    }
+
     /// Run until a bound or an end condition; can be called again to go on.
     pub fn run(&mut self, limits: Limits) -> RunEnd {
         let _enter = Enter::new(&self.shared);

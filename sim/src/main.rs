@@ -1,13 +1,16 @@
 //! The `bootsim` command line.
 //!
 //! Exit codes: 0 the outcome matched what was expected; 1 an unexpected
-//! safety violation; 2 an unexpected liveness failure; 3 a usage or
-//! scenario error.
+//! safety violation, a panic, or an expected violation that did not happen;
+//! 2 an unexpected liveness failure; 3 a usage or scenario error.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use bootsim::demo::Demo;
 use bootsim::executor::{RunEnd, Scheduler};
+use bootsim::run::{Outcome, RunOptions, run};
+use bootsim::scenario::Scenario;
 use bootsim::trace::Keep;
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -24,14 +27,19 @@ struct Cli {
 enum Command {
     /// Run one simulation and print its seed, outcome and trace hash.
     ///
-    /// Without a scenario this runs the built-in demo workload (120
-    /// ping-pong tasks with random sleeps and spawned helpers over 4 nodes).
-    /// The same seed always prints the same trace-hash.
+    /// With `--scenario FILE` this runs the bootstrap on the simulated
+    /// cluster the file describes and checks the oracle; without, the
+    /// built-in demo workload (120 ping-pong tasks with random sleeps and
+    /// spawned helpers over 4 nodes). The same seed always prints the same
+    /// trace-hash. Exits 0 when the outcome is the one the scenario expects.
     Run(RunArgs),
 }
 
 #[derive(clap::Args, Debug)]
 struct RunArgs {
+    /// Scenario file (TOML, see scenarios/README.md). Default: the demo.
+    #[arg(long, value_name = "FILE")]
+    scenario: Option<PathBuf>,
     /// Seed of the run: decides the schedule and every random choice.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -76,7 +84,58 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Run(args) => run_demo(&args),
+        Command::Run(args) => match &args.scenario {
+            Some(path) => run_scenario(path, &args),
+            None => run_demo(&args),
+        },
+    }
+}
+
+const EXIT_SAFETY: u8 = 1;
+const EXIT_LIVENESS: u8 = 2;
+
+fn run_scenario(path: &std::path::Path, args: &RunArgs) -> ExitCode {
+    let scenario = match Scenario::load(path) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let report = run(
+        &scenario,
+        RunOptions {
+            seed: args.seed,
+            scheduler: args.scheduler.into(),
+            keep: Keep::Last(args.last_events),
+        },
+    );
+    for event in report.trace.events() {
+        println!("{event}");
+    }
+    println!("scenario: {}", report.scenario);
+    println!(
+        "end: {} (polls {}, timers {}, tasks {})",
+        report.end, report.stats.polls, report.stats.timers_fired, report.stats.spawned
+    );
+    println!("events: {}", report.trace.total());
+    println!("expected: {}", scenario.expect);
+    println!("outcome: {}", report.outcome);
+    println!("seed: {}", report.seed);
+    println!("trace-hash: {}", report.trace.hash());
+    if report.outcome.matches(&scenario.expect) {
+        return ExitCode::SUCCESS;
+    }
+    println!(
+        "replay with: bootsim run --scenario {} --seed {}",
+        path.display(),
+        report.seed
+    );
+    match &report.outcome {
+        Outcome::Violation(v) if !v.kind.is_safety() => ExitCode::from(EXIT_LIVENESS),
+        // A safety violation, a panic, or an expected violation that did not
+        // happen.
+        _ => ExitCode::from(EXIT_SAFETY),
     }
 }
 
@@ -101,7 +160,7 @@ fn run_demo(args: &RunArgs) -> ExitCode {
     println!("trace-hash: {}", run.trace.hash());
     match run.end {
         RunEnd::AllDone => ExitCode::SUCCESS,
-        _ => ExitCode::from(2),
+        _ => ExitCode::from(EXIT_LIVENESS),
     }
 }
 

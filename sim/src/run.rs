@@ -1,0 +1,382 @@
+//! Running a scenario: build the world from the scenario and a seed, start
+//! a data node on every host, play the workload and the steps, feed every
+//! trace event to the oracle, and check the end state.
+//!
+//! This is the one code path behind `bootsim run`, the tests and (later) the
+//! swarm, so that what a test shows is what a user gets.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::time::Duration;
+
+use shardboot::datanode::DataNode;
+use shardboot::env::{Cluster, DiskError, Env};
+use shardboot::table_shard::{BootstrapError, BootstrapState};
+use shardboot::types::{Day, NodeId, ShardId, ShardState, TableShardId};
+
+use crate::clock::TrueClock;
+use crate::executor::{self, Executor, Limits, RunEnd, Scheduler, Stats};
+use crate::oracle::{EndState, Oracle, ReplicaState, Violation, ViolationKind};
+use crate::rng::SimRng;
+use crate::scenario::{Action, Expect, InitialState, Scenario, Step};
+use crate::time::VirtualTime;
+use crate::topology::PlacementService;
+use crate::trace::{Keep, Recorder, Trace, TraceEvent};
+use crate::upstream::Upstream;
+use crate::world::{SimEnv, World};
+
+/// How to run.
+#[derive(Clone, Copy, Debug)]
+pub struct RunOptions {
+    pub seed: u64,
+    pub scheduler: Scheduler,
+    /// Trace events kept for the report (the hash covers all).
+    pub keep: Keep,
+}
+
+impl RunOptions {
+    pub fn seed(seed: u64) -> RunOptions {
+        RunOptions {
+            seed,
+            scheduler: Scheduler::Random,
+            keep: Keep::Last(40),
+        }
+    }
+}
+
+/// What a run gave.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Pass,
+    Violation(Violation),
+    /// A simulated task panicked: a bug in the code under test or the world.
+    Panicked {
+        task: String,
+        message: String,
+    },
+}
+
+impl Outcome {
+    /// Whether this is what the scenario expects.
+    pub fn matches(&self, expect: &Expect) -> bool {
+        match (self, expect) {
+            (Outcome::Pass, Expect::Pass) => true,
+            (Outcome::Violation(v), Expect::Violation(name)) => v.kind.name() == name,
+            _ => false,
+        }
+    }
+
+    /// The name reports and `expect` use: `ok`, `violation: data-loss`, ...
+    pub fn label(&self) -> String {
+        match self {
+            Outcome::Pass => "ok".into(),
+            Outcome::Violation(v) => format!("violation: {}", v.kind.name()),
+            Outcome::Panicked { .. } => "panic".into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outcome::Pass => f.write_str("ok"),
+            Outcome::Violation(v) => write!(f, "violation: {v}"),
+            Outcome::Panicked { task, message } => write!(f, "panic: task {task}: {message}"),
+        }
+    }
+}
+
+/// The result of one run.
+pub struct Report {
+    pub scenario: String,
+    pub seed: u64,
+    pub outcome: Outcome,
+    /// Virtual time reached.
+    pub end: VirtualTime,
+    pub stats: Stats,
+    pub trace: Trace,
+}
+
+/// Granularity at which the oracle catches up with the trace.
+const SLICE: Duration = Duration::from_secs(1);
+
+/// Run `scenario` once.
+pub fn run(scenario: &Scenario, opts: RunOptions) -> Report {
+    let recorder = Recorder::new(opts.keep, true);
+    let (outcome, end, stats) = recorder.record(|| Run::new(scenario, opts).play(&recorder));
+    Report {
+        scenario: scenario.name.clone(),
+        seed: opts.seed,
+        outcome,
+        end,
+        stats,
+        trace: recorder.trace(),
+    }
+}
+
+/// One run in progress. Field order matters for teardown: tasks (in the
+/// executor) go before the world they point into.
+struct Run<'a> {
+    executor: Executor,
+    world: World,
+    nodes: Rc<RefCell<BTreeMap<NodeId, Rc<DataNode<SimEnv>>>>>,
+    oracle: Rc<RefCell<Oracle>>,
+    scenario: &'a Scenario,
+    seen_version: u64,
+}
+
+impl<'a> Run<'a> {
+    fn new(scenario: &'a Scenario, opts: RunOptions) -> Run<'a> {
+        let root = SimRng::new(opts.seed);
+        let executor = Executor::new(root.fork("scheduler"), opts.scheduler);
+        let c = &scenario.cluster;
+        let all = c.all_nodes();
+        let tables: BTreeMap<_, _> = scenario
+            .tables
+            .iter()
+            .map(|t| (t.name.clone(), t.schema()))
+            .collect();
+        let initial = match c.initial {
+            InitialState::Available => ShardState::Available,
+            InitialState::New => ShardState::Initializing,
+        };
+        let placement = PlacementService::new(
+            &all[..c.nodes as usize],
+            c.shards,
+            c.replicas,
+            initial,
+            tables.clone(),
+        );
+        let clock = TrueClock {
+            start: Day(c.start_day).start().saturating_add(c.start_time),
+        };
+        let upstream = Upstream::default();
+        let world = World::new(
+            &root,
+            &all,
+            clock,
+            scenario.network.clone(),
+            placement,
+            upstream,
+        );
+        executor.spawn(
+            "workload",
+            None,
+            world.upstream.produce(
+                scenario.workload.clone(),
+                tables.into_values().collect(),
+                c.shards,
+                clock,
+                root.fork("workload"),
+            ),
+        );
+        Run {
+            executor,
+            world,
+            nodes: Rc::default(),
+            oracle: Rc::default(),
+            scenario,
+            seen_version: 0,
+        }
+    }
+
+    fn start_node(&self, node: NodeId) {
+        let options = self.scenario.bootstrap_options();
+        let dn = DataNode::new(self.world.env(node), options);
+        self.world.set_server(node, Some(dn.peer_server()));
+        self.nodes.borrow_mut().insert(node, dn.clone());
+        let starter = dn.clone();
+        self.executor
+            .spawn("node_start", Some(node), async move { starter.start() });
+    }
+
+    fn play(mut self, recorder: &Recorder) -> (Outcome, VirtualTime, Stats) {
+        for node in self.scenario.cluster.all_nodes() {
+            self.start_node(node);
+        }
+        self.spawn_steps();
+        let until = VirtualTime::ZERO + self.scenario.duration;
+        let outcome = loop {
+            let slice_end = (self.executor.now() + SLICE).min(until);
+            let end = self.executor.run(Limits {
+                until: slice_end,
+                ..Limits::default()
+            });
+            self.observe(recorder.take_new());
+            if let Some(v) = self.oracle.borrow().violation() {
+                break Outcome::Violation(v.clone());
+            }
+            match end {
+                RunEnd::TimeLimit if self.executor.now() < until => continue,
+                RunEnd::TimeLimit | RunEnd::AllDone => {
+                    break self.executor.enter(|| self.end_state());
+                }
+                RunEnd::StepLimit => continue,
+                RunEnd::Stalled { tasks } => {
+                    break Outcome::Violation(Violation {
+                        kind: ViolationKind::Liveness,
+                        node: None,
+                        shard: None,
+                        at: self.executor.now(),
+                        trace_index: None,
+                        detail: format!("the simulation stalled; waiting: {}", tasks.join(", ")),
+                    });
+                }
+                RunEnd::Panicked { task, message } => break Outcome::Panicked { task, message },
+            }
+        };
+        self.executor.enter(
+            || tracing::info!(target: "sim::run", outcome = %outcome.label(), "run_finished"),
+        );
+        let (now, stats) = (self.executor.now(), self.executor.stats());
+        (outcome, now, stats)
+    }
+
+    fn observe(&mut self, events: Vec<TraceEvent>) {
+        let mut oracle = self.oracle.borrow_mut();
+        let current = self.world.placement.view().version;
+        for v in self.seen_version + 1..=current {
+            if let Some(view) = self.world.placement.version(v) {
+                oracle.placement_published(v, view.placement.clone());
+            }
+        }
+        self.seen_version = current;
+        for ev in &events {
+            oracle.observe(ev);
+        }
+    }
+
+    fn spawn_steps(&self) {
+        for step in &self.scenario.steps {
+            let step: Step = step.get_ref().clone();
+            let world = self.world.placement.clone();
+            let nodes = self.nodes.clone();
+            let oracle = self.oracle.clone();
+            self.executor.spawn("step", None, async move {
+                executor::sleep_until(VirtualTime::ZERO + step.at).await;
+                apply_step(&step.action, &world, &nodes, &oracle).await;
+            });
+        }
+    }
+
+    fn end_state(&self) -> Outcome {
+        let view = self.world.placement.view();
+        let mut replicas = Vec::new();
+        for (node, dn) in self.nodes.borrow().iter() {
+            let today = self.world.clock.now().day();
+            for ts in dn.table_shards() {
+                let disk = &self.world.hosts[node].disk;
+                let rows = ts
+                    .store()
+                    .held_rows(today, |key| disk.contents(key).ok_or(DiskError::NotFound));
+                replicas.push(ReplicaState {
+                    node: *node,
+                    shard: ts.id().clone(),
+                    schema: ts.schema().clone(),
+                    bootstrapped: ts.state() == BootstrapState::Bootstrapped,
+                    today,
+                    rows,
+                });
+            }
+        }
+        let mut oracle = self.oracle.borrow_mut();
+        oracle.check_end_state(EndState {
+            at: self.executor.now(),
+            placement: &view.placement,
+            upstream: &self.world.upstream,
+            replicas,
+        });
+        match oracle.violation() {
+            Some(v) => Outcome::Violation(v.clone()),
+            None => Outcome::Pass,
+        }
+    }
+}
+
+/// Carry out one operator step.
+async fn apply_step(
+    action: &Action,
+    placement: &PlacementService,
+    nodes: &RefCell<BTreeMap<NodeId, Rc<DataNode<SimEnv>>>>,
+    oracle: &RefCell<Oracle>,
+) {
+    tracing::info!(target: "sim::step", action = ?action, "step_started");
+    let result = match action {
+        Action::AddNode { node } => placement.add_node(node.0),
+        Action::RemoveNode { node } => placement.remove_node(node.0),
+        Action::ReplaceNode { old, new } => placement.replace_node(old.0, new.0),
+        Action::RaiseReplicas { replicas } => placement.raise_replicas(*replicas),
+        Action::Retry { node } => {
+            if let Some(dn) = nodes.borrow().get(&node.0) {
+                dn.retry();
+            }
+            Ok(())
+        }
+        Action::BootstrapAgain { node, table, shard } => {
+            let id = TableShardId::new(table.clone(), ShardId(*shard));
+            let dn = nodes.borrow().get(&node.0).cloned();
+            if let Some(dn) = dn {
+                if let Some(v) = bootstrap_again(&dn, node.0, &id).await {
+                    oracle.borrow_mut().report(v);
+                }
+            }
+            Ok(())
+        }
+    };
+    if let Err(e) = result {
+        tracing::info!(target: "sim::step", error = %e, "step_refused");
+    }
+}
+
+/// Wait until `id` is bootstrapping on `node`, start a second bootstrap of it,
+/// and check that it is refused and changes nothing.
+async fn bootstrap_again(
+    dn: &Rc<DataNode<SimEnv>>,
+    node: NodeId,
+    id: &TableShardId,
+) -> Option<Violation> {
+    const POLL: Duration = Duration::from_millis(1);
+    const PATIENCE: Duration = Duration::from_secs(600);
+    let violation = |kind, detail: String| Violation {
+        kind,
+        node: Some(node),
+        shard: Some(id.clone()),
+        at: executor::now(),
+        trace_index: None,
+        detail,
+    };
+    let deadline = executor::now() + PATIENCE;
+    let ts = loop {
+        if let Some(ts) = dn
+            .table_shard(id)
+            .filter(|ts| ts.state() == BootstrapState::Bootstrapping)
+        {
+            break ts;
+        }
+        if executor::now() >= deadline {
+            return Some(violation(
+                ViolationKind::Liveness,
+                "bootstrap_again: the table shard was never seen bootstrapping".into(),
+            ));
+        }
+        executor::sleep(POLL).await;
+    };
+    let before = (ts.state(), ts.needs_peer_copy(), ts.details());
+    let view = dn.env().cluster().view();
+    let result = ts
+        .bootstrap(dn.peer_source(), node, &view, dn.options())
+        .await;
+    let after = (ts.state(), ts.needs_peer_copy(), ts.details());
+    match result {
+        Err(BootstrapError::AlreadyBootstrapping) if before == after => None,
+        Err(BootstrapError::AlreadyBootstrapping) => Some(violation(
+            ViolationKind::BootstrapState,
+            "the refused second bootstrap changed the table shard".into(),
+        )),
+        other => Some(violation(
+            ViolationKind::ConcurrentBootstrap,
+            format!("a second bootstrap was not refused: {other:?}"),
+        )),
+    }
+}
