@@ -9,11 +9,13 @@
 //! - [`store`]: one table shard's data on one host and its background jobs;
 //! - [`table_shard`]: the table shard bootstrap and its peer copy.
 
+pub mod datanode;
 pub mod details;
 pub mod env;
 #[cfg(test)]
 pub(crate) mod fake;
 pub mod manager;
+pub mod memstore;
 pub mod model;
 pub mod options;
 pub mod peer_server;
@@ -23,4 +25,6 @@ pub mod protocol;
 pub mod quirks;
 pub mod store;
 pub mod table_shard;
+#[cfg(test)]
+pub(crate) mod trace_capture;
 pub mod types;

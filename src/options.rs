@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::quirks::Quirks;
+use crate::store::StoreConfig;
 
 /// Options shared by every table shard of a host.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,6 +24,20 @@ pub struct Options {
     /// (only with quirk Q14 off).
     pub retry_backoff_min: Duration,
     pub retry_backoff_max: Duration,
+    /// Period of ingestion from the upstream log into every `Bootstrapped`
+    /// table shard (1 s: rows land about a second after they are produced).
+    pub ingest_interval: Duration,
+    /// Period of archiving per fact table shard (20 min: a 2 h run archives
+    /// about six times). Background jobs run only on a ready node.
+    pub archiving_interval: Duration,
+    /// Period of backfill per fact table shard (10 min).
+    pub backfill_interval: Duration,
+    /// Period of the retention purge per fact table shard (30 min).
+    pub purge_interval: Duration,
+    /// Period of the snapshot per dimension table shard (20 min).
+    pub snapshot_interval: Duration,
+    /// Tunables of every table shard's store (file sizes, read sizes).
+    pub store: StoreConfig,
     /// Upstream behaviours switched on (default: none).
     pub quirks: Quirks,
 }
@@ -38,6 +53,12 @@ impl Default for Options {
             readiness_check_interval: Duration::from_secs(10),
             retry_backoff_min: Duration::from_secs(1),
             retry_backoff_max: Duration::from_secs(60),
+            ingest_interval: Duration::from_secs(1),
+            archiving_interval: Duration::from_secs(20 * 60),
+            backfill_interval: Duration::from_secs(10 * 60),
+            purge_interval: Duration::from_secs(30 * 60),
+            snapshot_interval: Duration::from_secs(20 * 60),
+            store: StoreConfig::default(),
             quirks: Quirks::default(),
         }
     }

@@ -1,0 +1,99 @@
+//! Test helper: a minimal `tracing` subscriber that records every event's
+//! message and fields, so unit tests can assert on what happened in which
+//! order (the simulator has its own recorder; `src/` tests cannot use it).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use tracing::field::{Field, Visit};
+use tracing::span;
+use tracing::{Event, Metadata, Subscriber};
+
+/// One recorded event: its message and its other fields, as text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Captured {
+    pub message: String,
+    pub fields: BTreeMap<String, String>,
+}
+
+impl Captured {
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields.get(name).map(String::as_str)
+    }
+}
+
+/// Records events; clone it to read them while it is installed.
+#[derive(Clone, Default)]
+pub(crate) struct Capture(Arc<Mutex<Vec<Captured>>>);
+
+impl Capture {
+    /// Run `f` with this capture as the thread's subscriber.
+    pub fn run<T>(&self, f: impl FnOnce() -> T) -> T {
+        tracing::subscriber::with_default(self.clone(), f)
+    }
+
+    pub fn events(&self) -> Vec<Captured> {
+        self.0.lock().map(|e| e.clone()).unwrap_or_default()
+    }
+
+    /// The events with this message, in order.
+    pub fn named(&self, message: &str) -> Vec<Captured> {
+        self.events()
+            .into_iter()
+            .filter(|e| e.message == message)
+            .collect()
+    }
+}
+
+struct Fields<'a>(&'a mut Captured);
+
+impl Visit for Fields<'_> {
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        let text = format!("{value:?}");
+        if field.name() == "message" {
+            self.0.message = text;
+        } else {
+            self.0.fields.insert(field.name().to_string(), text);
+        }
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.0.message = value.to_string();
+        } else {
+            self.0
+                .fields
+                .insert(field.name().to_string(), value.to_string());
+        }
+    }
+}
+
+impl Subscriber for Capture {
+    fn enabled(&self, _: &Metadata<'_>) -> bool {
+        true
+    }
+
+    fn new_span(&self, _: &span::Attributes<'_>) -> span::Id {
+        span::Id::from_u64(1)
+    }
+
+    fn record(&self, _: &span::Id, _: &span::Record<'_>) {}
+
+    fn record_follows_from(&self, _: &span::Id, _: &span::Id) {}
+
+    fn event(&self, event: &Event<'_>) {
+        let mut captured = Captured {
+            message: String::new(),
+            fields: BTreeMap::new(),
+        };
+        event.record(&mut Fields(&mut captured));
+        if let Ok(mut events) = self.0.lock() {
+            events.push(captured);
+        }
+    }
+
+    fn enter(&self, _: &span::Id) {}
+
+    fn exit(&self, _: &span::Id) {}
+}
