@@ -74,6 +74,21 @@ pub enum RunEnd {
     Stalled { tasks: Vec<String> },
     /// A task panicked; the simulation cannot go on.
     Panicked { task: String, message: String },
+    /// The caller's stop condition held (see [`Executor::run_until`]).
+    Stopped,
+}
+
+impl std::fmt::Display for RunEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunEnd::AllDone => f.write_str("all tasks done"),
+            RunEnd::TimeLimit => f.write_str("virtual-time bound reached"),
+            RunEnd::StepLimit => f.write_str("step bound reached"),
+            RunEnd::Stalled { tasks } => write!(f, "stalled: {}", tasks.join(", ")),
+            RunEnd::Panicked { task, message } => write!(f, "task {task} panicked: {message}"),
+            RunEnd::Stopped => f.write_str("stop condition met"),
+        }
+    }
 }
 
 /// Counters of one executor, for benchmarks and reports.
@@ -363,9 +378,18 @@ impl Executor {
 
     /// Run until a bound or an end condition; can be called again to go on.
     pub fn run(&mut self, limits: Limits) -> RunEnd {
+        self.run_until(limits, || false)
+    }
+
+    /// [`Executor::run`], also stopping with [`RunEnd::Stopped`] as soon as
+    /// `stop` holds (checked after every poll).
+    pub fn run_until(&mut self, limits: Limits, mut stop: impl FnMut() -> bool) -> RunEnd {
         let _enter = Enter::new(&self.shared);
         let shared = &*self.shared;
         loop {
+            if stop() {
+                return RunEnd::Stopped;
+            }
             if shared.live.get() == 0 {
                 return RunEnd::AllDone;
             }

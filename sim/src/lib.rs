@@ -18,6 +18,7 @@ pub mod oracle;
 pub mod rng;
 pub mod run;
 pub mod scenario;
+pub mod sim;
 pub mod sync;
 pub mod time;
 pub mod timers;

@@ -149,7 +149,7 @@ fn run_demo(args: &RunArgs) -> ExitCode {
     println!("scenario: demo");
     println!(
         "end: {} at {} (polls {}, timers {}, tasks {})",
-        describe(&run.end),
+        run.end,
         run.executor.now(),
         stats.polls,
         stats.timers_fired,
@@ -161,15 +161,5 @@ fn run_demo(args: &RunArgs) -> ExitCode {
     match run.end {
         RunEnd::AllDone => ExitCode::SUCCESS,
         _ => ExitCode::from(EXIT_LIVENESS),
-    }
-}
-
-fn describe(end: &RunEnd) -> String {
-    match end {
-        RunEnd::AllDone => "all tasks done".into(),
-        RunEnd::TimeLimit => "virtual-time bound reached".into(),
-        RunEnd::StepLimit => "step bound reached".into(),
-        RunEnd::Stalled { tasks } => format!("stalled: {}", tasks.join(", ")),
-        RunEnd::Panicked { task, message } => format!("task {task} panicked: {message}"),
     }
 }

@@ -166,7 +166,11 @@ impl Oracle {
             detail,
         };
         let key = (node, shard.clone());
-        let state = self.states.get(&key).copied().unwrap_or(Tracked::NotStarted);
+        let state = self
+            .states
+            .get(&key)
+            .copied()
+            .unwrap_or(Tracked::NotStarted);
         match ev.name.as_str() {
             "bootstrap_started" => {
                 if state == Tracked::Bootstrapping {
@@ -229,7 +233,10 @@ impl Oracle {
                 }
             };
             if let Some(p) = problem {
-                self.report(violation(ViolationKind::BadSource, format!("copy source {p}")));
+                self.report(violation(
+                    ViolationKind::BadSource,
+                    format!("copy source {p}"),
+                ));
                 return;
             }
         }
@@ -315,7 +322,10 @@ fn check_rows(r: &ReplicaState, upstream: &Upstream, at: VirtualTime) -> Option<
             v
         }
     };
-    if let Some(missing) = expected.iter().find(|o| r.rows.offsets.binary_search(o).is_err()) {
+    if let Some(missing) = expected
+        .iter()
+        .find(|o| r.rows.offsets.binary_search(o).is_err())
+    {
         let count = expected
             .iter()
             .filter(|o| r.rows.offsets.binary_search(o).is_err())
@@ -328,7 +338,12 @@ fn check_rows(r: &ReplicaState, upstream: &Upstream, at: VirtualTime) -> Option<
             ),
         ));
     }
-    if let Some(extra) = r.rows.offsets.iter().find(|o| expected.binary_search(o).is_err()) {
+    if let Some(extra) = r
+        .rows
+        .offsets
+        .iter()
+        .find(|o| expected.binary_search(o).is_err())
+    {
         return Some(violation(
             ViolationKind::PhantomData,
             format!("row at offset {extra} is not an upstream row within retention"),
@@ -375,9 +390,14 @@ mod tests {
     #[test]
     fn legal_transitions_pass() {
         let mut o = Oracle::default();
-        for (i, name) in ["bootstrap_started", "bootstrap_failed", "bootstrap_started", "bootstrap_finished"]
-            .into_iter()
-            .enumerate()
+        for (i, name) in [
+            "bootstrap_started",
+            "bootstrap_failed",
+            "bootstrap_started",
+            "bootstrap_finished",
+        ]
+        .into_iter()
+        .enumerate()
         {
             o.observe(&ev(i as u64, 1, name, &[]));
         }
@@ -393,12 +413,27 @@ mod tests {
         r.insert(NodeId(3), ShardState::Initializing);
         let mut o = Oracle::default();
         o.placement_published(4, p);
-        o.observe(&ev(0, 1, "copy_sources_chosen", &[("sources", "[NodeId(2)]"), ("view", "4")]));
+        o.observe(&ev(
+            0,
+            1,
+            "copy_sources_chosen",
+            &[("sources", "[NodeId(2)]"), ("view", "4")],
+        ));
         assert_eq!(o.violation(), None);
-        o.observe(&ev(1, 1, "copy_sources_chosen", &[("sources", "[NodeId(2), NodeId(3)]"), ("view", "4")]));
+        o.observe(&ev(
+            1,
+            1,
+            "copy_sources_chosen",
+            &[("sources", "[NodeId(2), NodeId(3)]"), ("view", "4")],
+        ));
         assert_eq!(o.violation().unwrap().kind, ViolationKind::BadSource);
         let mut o = Oracle::default();
-        o.observe(&ev(0, 1, "copy_sources_chosen", &[("sources", "[NodeId(1)]"), ("view", "4")]));
+        o.observe(&ev(
+            0,
+            1,
+            "copy_sources_chosen",
+            &[("sources", "[NodeId(1)]"), ("view", "4")],
+        ));
         assert!(o.violation().unwrap().detail.contains("itself"));
     }
 }

@@ -13,18 +13,16 @@ use std::time::Duration;
 use shardboot::datanode::DataNode;
 use shardboot::env::{Cluster, DiskError, Env};
 use shardboot::table_shard::{BootstrapError, BootstrapState};
-use shardboot::types::{Day, NodeId, ShardId, ShardState, TableShardId};
+use shardboot::types::{NodeId, ShardId, TableShardId};
 
-use crate::clock::TrueClock;
-use crate::executor::{self, Executor, Limits, RunEnd, Scheduler, Stats};
+use crate::executor::{self, RunEnd, Scheduler, Stats};
 use crate::oracle::{EndState, Oracle, ReplicaState, Violation, ViolationKind};
-use crate::rng::SimRng;
-use crate::scenario::{Action, Expect, InitialState, Scenario, Step};
+use crate::scenario::{Action, Expect, Scenario, Step};
+use crate::sim::Sim;
 use crate::time::VirtualTime;
 use crate::topology::PlacementService;
 use crate::trace::{Keep, Recorder, Trace, TraceEvent};
-use crate::upstream::Upstream;
-use crate::world::{SimEnv, World};
+use crate::world::SimEnv;
 
 /// How to run.
 #[derive(Clone, Copy, Debug)]
@@ -115,12 +113,9 @@ pub fn run(scenario: &Scenario, opts: RunOptions) -> Report {
     }
 }
 
-/// One run in progress. Field order matters for teardown: tasks (in the
-/// executor) go before the world they point into.
+/// One run in progress.
 struct Run<'a> {
-    executor: Executor,
-    world: World,
-    nodes: Rc<RefCell<BTreeMap<NodeId, Rc<DataNode<SimEnv>>>>>,
+    sim: Sim,
     oracle: Rc<RefCell<Oracle>>,
     scenario: &'a Scenario,
     seen_version: u64,
@@ -128,97 +123,34 @@ struct Run<'a> {
 
 impl<'a> Run<'a> {
     fn new(scenario: &'a Scenario, opts: RunOptions) -> Run<'a> {
-        let root = SimRng::new(opts.seed);
-        let executor = Executor::new(root.fork("scheduler"), opts.scheduler);
-        let c = &scenario.cluster;
-        let all = c.all_nodes();
-        let tables: BTreeMap<_, _> = scenario
-            .tables
-            .iter()
-            .map(|t| (t.name.clone(), t.schema()))
-            .collect();
-        let initial = match c.initial {
-            InitialState::Available => ShardState::Available,
-            InitialState::New => ShardState::Initializing,
-        };
-        let placement = PlacementService::new(
-            &all[..c.nodes as usize],
-            c.shards,
-            c.replicas,
-            initial,
-            tables.clone(),
-        );
-        let clock = TrueClock {
-            start: Day(c.start_day).start().saturating_add(c.start_time),
-        };
-        let upstream = Upstream::default();
-        let world = World::new(
-            &root,
-            &all,
-            clock,
-            scenario.network.clone(),
-            placement,
-            upstream,
-        );
-        executor.spawn(
-            "workload",
-            None,
-            world.upstream.produce(
-                scenario.workload.clone(),
-                tables.into_values().collect(),
-                c.shards,
-                clock,
-                root.fork("workload"),
-            ),
-        );
         Run {
-            executor,
-            world,
-            nodes: Rc::default(),
+            sim: Sim::with_scheduler(scenario, opts.seed, opts.scheduler),
             oracle: Rc::default(),
             scenario,
             seen_version: 0,
         }
     }
 
-    fn start_node(&self, node: NodeId) {
-        let options = self.scenario.bootstrap_options();
-        let dn = DataNode::new(self.world.env(node), options);
-        self.world.set_server(node, Some(dn.peer_server()));
-        self.nodes.borrow_mut().insert(node, dn.clone());
-        let starter = dn.clone();
-        self.executor
-            .spawn("node_start", Some(node), async move { starter.start() });
-    }
-
     fn play(mut self, recorder: &Recorder) -> (Outcome, VirtualTime, Stats) {
-        for node in self.scenario.cluster.all_nodes() {
-            self.start_node(node);
-        }
+        self.sim.start_all_nodes();
         self.spawn_steps();
         let until = VirtualTime::ZERO + self.scenario.duration;
         let outcome = loop {
-            let slice_end = (self.executor.now() + SLICE).min(until);
-            let end = self.executor.run(Limits {
-                until: slice_end,
-                ..Limits::default()
-            });
+            let end = self.sim.run_until((self.sim.now() + SLICE).min(until));
             self.observe(recorder.take_new());
             if let Some(v) = self.oracle.borrow().violation() {
                 break Outcome::Violation(v.clone());
             }
             match end {
-                RunEnd::TimeLimit if self.executor.now() < until => continue,
-                RunEnd::TimeLimit | RunEnd::AllDone => {
-                    break self.executor.enter(|| self.end_state());
-                }
-                RunEnd::StepLimit => continue,
+                RunEnd::TimeLimit if self.sim.now() < until => continue,
+                RunEnd::TimeLimit | RunEnd::AllDone => break self.sim.enter(|| self.end_state()),
+                RunEnd::StepLimit | RunEnd::Stopped => continue,
                 RunEnd::Stalled { tasks } => {
                     break Outcome::Violation(Violation {
                         kind: ViolationKind::Liveness,
                         node: None,
                         shard: None,
-                        at: self.executor.now(),
+                        at: self.sim.now(),
                         trace_index: None,
                         detail: format!("the simulation stalled; waiting: {}", tasks.join(", ")),
                     });
@@ -226,18 +158,19 @@ impl<'a> Run<'a> {
                 RunEnd::Panicked { task, message } => break Outcome::Panicked { task, message },
             }
         };
-        self.executor.enter(
+        self.sim.enter(
             || tracing::info!(target: "sim::run", outcome = %outcome.label(), "run_finished"),
         );
-        let (now, stats) = (self.executor.now(), self.executor.stats());
+        let (now, stats) = (self.sim.now(), self.sim.stats());
         (outcome, now, stats)
     }
 
     fn observe(&mut self, events: Vec<TraceEvent>) {
         let mut oracle = self.oracle.borrow_mut();
-        let current = self.world.placement.view().version;
+        let placement = &self.sim.world().placement;
+        let current = placement.view().version;
         for v in self.seen_version + 1..=current {
-            if let Some(view) = self.world.placement.version(v) {
+            if let Some(view) = placement.version(v) {
                 oracle.placement_published(v, view.placement.clone());
             }
         }
@@ -250,10 +183,10 @@ impl<'a> Run<'a> {
     fn spawn_steps(&self) {
         for step in &self.scenario.steps {
             let step: Step = step.get_ref().clone();
-            let world = self.world.placement.clone();
-            let nodes = self.nodes.clone();
+            let world = self.sim.world().placement.clone();
+            let nodes = self.sim.nodes();
             let oracle = self.oracle.clone();
-            self.executor.spawn("step", None, async move {
+            self.sim.spawn("step", None, async move {
                 executor::sleep_until(VirtualTime::ZERO + step.at).await;
                 apply_step(&step.action, &world, &nodes, &oracle).await;
             });
@@ -261,12 +194,13 @@ impl<'a> Run<'a> {
     }
 
     fn end_state(&self) -> Outcome {
-        let view = self.world.placement.view();
+        let world = self.sim.world();
+        let view = world.placement.view();
         let mut replicas = Vec::new();
-        for (node, dn) in self.nodes.borrow().iter() {
-            let today = self.world.clock.now().day();
+        for (node, dn) in self.sim.nodes().borrow().iter() {
+            let today = world.clock.now().day();
             for ts in dn.table_shards() {
-                let disk = &self.world.hosts[node].disk;
+                let disk = &world.hosts[node].disk;
                 let rows = ts
                     .store()
                     .held_rows(today, |key| disk.contents(key).ok_or(DiskError::NotFound));
@@ -282,9 +216,9 @@ impl<'a> Run<'a> {
         }
         let mut oracle = self.oracle.borrow_mut();
         oracle.check_end_state(EndState {
-            at: self.executor.now(),
+            at: self.sim.now(),
             placement: &view.placement,
-            upstream: &self.world.upstream,
+            upstream: &world.upstream,
             replicas,
         });
         match oracle.violation() {
@@ -316,10 +250,10 @@ async fn apply_step(
         Action::BootstrapAgain { node, table, shard } => {
             let id = TableShardId::new(table.clone(), ShardId(*shard));
             let dn = nodes.borrow().get(&node.0).cloned();
-            if let Some(dn) = dn {
-                if let Some(v) = bootstrap_again(&dn, node.0, &id).await {
-                    oracle.borrow_mut().report(v);
-                }
+            if let Some(dn) = dn
+                && let Some(v) = bootstrap_again(&dn, node.0, &id).await
+            {
+                oracle.borrow_mut().report(v);
             }
             Ok(())
         }

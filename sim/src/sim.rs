@@ -1,0 +1,210 @@
+//! [`Sim`]: a simulated cluster built from a scenario and a seed, for users'
+//! own tests as much as for `bootsim run`. It owns the executor and the
+//! world; code runs inside it with [`Sim::block_on`] or as spawned tasks.
+//!
+//! ```
+//! use std::path::Path;
+//! use bootsim::scenario::Scenario;
+//! use bootsim::sim::Sim;
+//! use shardboot::types::NodeId;
+//!
+//! let text = r#"
+//! name = "doc"
+//! duration = "10m"
+//! [cluster]
+//! nodes = 2
+//! replicas = 2
+//! shards = 1
+//! [[table]]
+//! name = "trips"
+//! kind = "fact"
+//! "#;
+//! let scenario = Scenario::parse(Path::new("doc.toml"), text).unwrap();
+//! let mut sim = Sim::new(&scenario, 7);
+//! sim.start_all_nodes();
+//! sim.run_for(std::time::Duration::from_secs(60));
+//! // Ask a node something from inside the simulation.
+//! let node = sim.node(NodeId(1)).unwrap();
+//! let ready = sim.block_on(None, async move { node.is_ready() }).unwrap();
+//! assert!(ready);
+//! ```
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::rc::Rc;
+use std::time::Duration;
+
+use shardboot::datanode::DataNode;
+use shardboot::options::Options;
+use shardboot::types::{Day, NodeId, ShardState};
+
+use crate::clock::TrueClock;
+use crate::executor::{Executor, JoinHandle, Limits, RunEnd, Scheduler, Stats};
+use crate::rng::SimRng;
+use crate::scenario::{InitialState, Scenario};
+use crate::time::VirtualTime;
+use crate::topology::PlacementService;
+use crate::upstream::Upstream;
+use crate::world::{SimEnv, World};
+
+/// The data nodes running in a simulation, by host.
+pub type Nodes = Rc<RefCell<BTreeMap<NodeId, Rc<DataNode<SimEnv>>>>>;
+
+/// A simulated cluster. Field order matters for teardown: the executor's
+/// tasks go before the world they point into.
+pub struct Sim {
+    executor: Executor,
+    world: World,
+    nodes: Nodes,
+    options: Options,
+}
+
+impl Sim {
+    /// The cluster of `scenario` at virtual time zero, with its workload
+    /// producing and no data node started yet.
+    pub fn new(scenario: &Scenario, seed: u64) -> Sim {
+        Sim::with_scheduler(scenario, seed, Scheduler::Random)
+    }
+
+    pub fn with_scheduler(scenario: &Scenario, seed: u64, scheduler: Scheduler) -> Sim {
+        let root = SimRng::new(seed);
+        let executor = Executor::new(root.fork("scheduler"), scheduler);
+        let c = &scenario.cluster;
+        let all = c.all_nodes();
+        let tables: BTreeMap<_, _> = scenario
+            .tables
+            .iter()
+            .map(|t| (t.name.clone(), t.schema()))
+            .collect();
+        let initial = match c.initial {
+            InitialState::Available => ShardState::Available,
+            InitialState::New => ShardState::Initializing,
+        };
+        let placement = PlacementService::new(
+            &all[..c.nodes as usize],
+            c.shards,
+            c.replicas,
+            initial,
+            tables.clone(),
+        );
+        let clock = TrueClock {
+            start: Day(c.start_day).start().saturating_add(c.start_time),
+        };
+        let world = World::new(
+            &root,
+            &all,
+            clock,
+            scenario.network.clone(),
+            placement,
+            Upstream::default(),
+        );
+        executor.spawn(
+            "workload",
+            None,
+            world.upstream.produce(
+                scenario.workload.clone(),
+                tables.into_values().collect(),
+                c.shards,
+                clock,
+                root.fork("workload"),
+            ),
+        );
+        Sim {
+            executor,
+            world,
+            nodes: Rc::default(),
+            options: scenario.bootstrap_options(),
+        }
+    }
+
+    pub fn world(&self) -> &World {
+        &self.world
+    }
+
+    /// The seams of `node`, for building pieces of a node by hand.
+    pub fn env(&self, node: NodeId) -> SimEnv {
+        self.world.env(node)
+    }
+
+    pub fn now(&self) -> VirtualTime {
+        self.executor.now()
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.executor.stats()
+    }
+
+    /// Start a data node process on `node` (its loops start at once).
+    pub fn start_node(&self, node: NodeId) {
+        let dn = DataNode::new(self.world.env(node), self.options.clone());
+        self.world.set_server(node, Some(dn.peer_server()));
+        self.nodes.borrow_mut().insert(node, dn.clone());
+        self.executor.enter(|| dn.start());
+    }
+
+    /// Start every host's data node.
+    pub fn start_all_nodes(&self) {
+        for node in self.world.hosts.keys().copied().collect::<Vec<_>>() {
+            self.start_node(node);
+        }
+    }
+
+    /// The running data node of `node`.
+    pub fn node(&self, node: NodeId) -> Option<Rc<DataNode<SimEnv>>> {
+        self.nodes.borrow().get(&node).cloned()
+    }
+
+    /// Every running data node (shared: steps may reach them from tasks).
+    pub fn nodes(&self) -> Nodes {
+        self.nodes.clone()
+    }
+
+    /// Spawn a task (on `node`, or on no node).
+    pub fn spawn<T: 'static>(
+        &self,
+        name: &'static str,
+        node: Option<NodeId>,
+        fut: impl Future<Output = T> + 'static,
+    ) -> JoinHandle<T> {
+        self.executor.spawn(name, node, fut)
+    }
+
+    /// Run `f` in the simulation's context (its clock, spawns, trace time).
+    pub fn enter<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.executor.enter(f)
+    }
+
+    /// Run everything for `d` of virtual time.
+    pub fn run_for(&mut self, d: Duration) -> RunEnd {
+        let until = self.executor.now() + d;
+        self.run_until(until)
+    }
+
+    /// Run everything up to virtual time `until`.
+    pub fn run_until(&mut self, until: VirtualTime) -> RunEnd {
+        self.executor.run(Limits {
+            until,
+            ..Limits::default()
+        })
+    }
+
+    /// Run the simulation until `fut` (a task on `node`) completes, and
+    /// return its output; or why it could not complete.
+    pub fn block_on<T: 'static>(
+        &mut self,
+        node: Option<NodeId>,
+        fut: impl Future<Output = T> + 'static,
+    ) -> Result<T, RunEnd> {
+        let out = Rc::new(RefCell::new(None));
+        let slot = out.clone();
+        self.executor.spawn("block_on", node, async move {
+            let v = fut.await;
+            *slot.borrow_mut() = Some(v);
+        });
+        let end = self
+            .executor
+            .run_until(Limits::default(), || out.borrow().is_some());
+        out.take().ok_or(end)
+    }
+}
