@@ -108,6 +108,7 @@ fn run_scenario(path: &std::path::Path, args: &RunArgs) -> ExitCode {
             seed: args.seed,
             scheduler: args.scheduler.into(),
             keep: Keep::Last(args.last_events),
+            defect: None,
         },
     );
     for event in report.trace.events() {

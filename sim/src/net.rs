@@ -17,14 +17,14 @@ use shardboot::env::{ChunkStream, Incoming, KeepAliveClient, KeepAliveServer, Pe
 use shardboot::peer_server::PeerServer;
 use shardboot::protocol::{
     KeepAlive, MetadataRequest, RawDataRequest, RpcError, StartSessionReply, StartSessionRequest,
-    TableShardMetadata,
+    TableShardMetadata, VectorPartyRef,
 };
 use shardboot::types::NodeId;
 
 use crate::executor::{self, sleep, sleep_until};
 use crate::sync::{Receiver, Sender, mailbox};
 use crate::time::VirtualTime;
-use crate::world::{SimEnv, WorldRef};
+use crate::world::{Defect, SimEnv, WorldRef};
 
 /// Network timing. Part of a scenario (`[network]`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,7 +118,11 @@ impl PeerClient for SimPeer {
     }
 
     async fn fetch_raw_data(&self, req: RawDataRequest) -> Result<SimChunkStream, RpcError> {
-        let chunks = self.call(async |s| s.fetch_raw_data(req).await).await??;
+        let fact = matches!(req.vector_party, VectorPartyRef::Fact { .. });
+        let mut chunks = self.call(async |s| s.fetch_raw_data(req).await).await??;
+        if fact && self.world.defect_fires(Defect::EmptyFirstFactRawDataStream) {
+            chunks.clear();
+        }
         Ok(SimChunkStream {
             peer: self.to,
             chunks: chunks.into(),

@@ -22,7 +22,7 @@ use crate::sim::Sim;
 use crate::time::VirtualTime;
 use crate::topology::PlacementService;
 use crate::trace::{Keep, Recorder, Trace, TraceEvent};
-use crate::world::SimEnv;
+use crate::world::{Defect, SimEnv};
 
 /// How to run.
 #[derive(Clone, Copy, Debug)]
@@ -31,6 +31,8 @@ pub struct RunOptions {
     pub scheduler: Scheduler,
     /// Trace events kept for the report (the hash covers all).
     pub keep: Keep,
+    /// A bug planted in the world (tests of the oracle).
+    pub defect: Option<Defect>,
 }
 
 impl RunOptions {
@@ -39,6 +41,7 @@ impl RunOptions {
             seed,
             scheduler: Scheduler::Random,
             keep: Keep::Last(40),
+            defect: None,
         }
     }
 }
@@ -123,8 +126,12 @@ struct Run<'a> {
 
 impl<'a> Run<'a> {
     fn new(scenario: &'a Scenario, opts: RunOptions) -> Run<'a> {
+        let sim = Sim::with_scheduler(scenario, opts.seed, opts.scheduler);
+        if let Some(d) = opts.defect {
+            sim.world().plant(d);
+        }
         Run {
-            sim: Sim::with_scheduler(scenario, opts.seed, opts.scheduler),
+            sim,
             oracle: Rc::default(),
             scenario,
             seen_version: 0,

@@ -44,6 +44,17 @@ pub struct WorldState {
     pub placement: PlacementService,
     pub upstream: Upstream,
     pub hosts: BTreeMap<NodeId, Host>,
+    /// Defects planted on purpose, each firing once (see [`Defect`]).
+    defects: RefCell<Vec<Defect>>,
+}
+
+/// A bug planted in the *world* (not in the code under test), to show that
+/// the oracle notices what it causes. Each fires once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Defect {
+    /// The first raw-data stream of a fact vector party delivers no chunks
+    /// at all, yet ends cleanly: a copied column silently loses its content.
+    EmptyFirstFactRawDataStream,
 }
 
 /// A handle on the world state.
@@ -63,6 +74,19 @@ impl WorldState {
             hi.as_nanos().max(lo.as_nanos()) as u64,
         );
         Duration::from_nanos(ns)
+    }
+
+    /// Whether the planted `defect` fires now (it fires once).
+    pub fn defect_fires(&self, defect: Defect) -> bool {
+        let mut defects = self.defects.borrow_mut();
+        match defects.iter().position(|d| *d == defect) {
+            Some(i) => {
+                defects.remove(i);
+                tracing::info!(target: "sim::defect", defect = ?defect, "defect_fired");
+                true
+            }
+            None => false,
+        }
     }
 
     /// Time to move `bytes` over a stream.
@@ -114,6 +138,7 @@ impl World {
                 placement,
                 upstream,
                 hosts,
+                defects: RefCell::new(Vec::new()),
             }),
         }
     }
@@ -131,6 +156,11 @@ impl World {
             },
             upstream: self.state.upstream.clone(),
         }
+    }
+
+    /// Plant a defect in the world.
+    pub fn plant(&self, defect: Defect) {
+        self.state.defects.borrow_mut().push(defect);
     }
 
     /// Make `server` the peer server `node`'s clients reach.

@@ -1,0 +1,48 @@
+//! The oracle is not a check that cannot fail: defects planted in the world
+//! are reported under the right name.
+
+use std::path::Path;
+
+use bootsim::oracle::ViolationKind;
+use bootsim::run::{Outcome, RunOptions, run};
+use bootsim::scenario::Scenario;
+use bootsim::world::Defect;
+
+fn scenario(file: &str) -> Scenario {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios")
+        .join(file);
+    Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn a_silently_emptied_copied_vector_party_is_reported_as_data_loss() {
+    let scenario = scenario("replace-node.toml");
+    for seed in 1..=5 {
+        let clean = run(&scenario, RunOptions::seed(seed));
+        assert_eq!(
+            clean.outcome,
+            Outcome::Pass,
+            "seed {seed}: {}",
+            clean.outcome
+        );
+        let planted = run(
+            &scenario,
+            RunOptions {
+                defect: Some(Defect::EmptyFirstFactRawDataStream),
+                ..RunOptions::seed(seed)
+            },
+        );
+        match &planted.outcome {
+            Outcome::Violation(v) => {
+                assert_eq!(v.kind, ViolationKind::DataLoss, "seed {seed}: {v}");
+                assert_eq!(v.node, Some(bootsim_node(4)), "seed {seed}: {v}");
+            }
+            other => panic!("seed {seed}: the planted defect went unnoticed: {other}"),
+        }
+    }
+}
+
+fn bootsim_node(n: u32) -> shardboot::types::NodeId {
+    shardboot::types::NodeId(n)
+}
