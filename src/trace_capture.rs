@@ -1,10 +1,19 @@
-//! Test helper: a minimal `tracing` subscriber that records every event's
-//! message and fields, so unit tests can assert on what happened in which
-//! order (the simulator has its own recorder; `src/` tests cannot use it).
+//! Test helper: record every `tracing` event's message and fields, so unit
+//! tests can assert on what happened in which order (the simulator has its
+//! own recorder; `src/` tests cannot use it).
+//!
+//! Not a scoped (`with_default`) subscriber: with tests on parallel threads,
+//! tracing caches a callsite's interest globally, and a callsite first hit
+//! on a thread without a subscriber can be cached as "never" while another
+//! thread's scoped subscriber is the only one registered — its events are
+//! then lost (a flaky test). Instead one global subscriber is installed
+//! once; it is always interested and hands each event to the capture active
+//! on the emitting thread, if any.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Once};
 
 use tracing::field::{Field, Visit};
 use tracing::span;
@@ -27,10 +36,34 @@ impl Captured {
 #[derive(Clone, Default)]
 pub(crate) struct Capture(Arc<Mutex<Vec<Captured>>>);
 
+thread_local! {
+    /// The capture receiving this thread's events.
+    static ACTIVE: RefCell<Option<Capture>> = const { RefCell::new(None) };
+}
+
+static INSTALL: Once = Once::new();
+
+/// Puts the previous capture back when a run ends (or panics).
+struct Restore(Option<Capture>);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        let previous = self.0.take();
+        ACTIVE.with(|a| *a.borrow_mut() = previous);
+    }
+}
+
 impl Capture {
-    /// Run `f` with this capture as the thread's subscriber.
+    /// Run `f` with this capture receiving the thread's events.
     pub fn run<T>(&self, f: impl FnOnce() -> T) -> T {
-        tracing::subscriber::with_default(self.clone(), f)
+        INSTALL.call_once(|| {
+            // Fails only if another global subscriber was set first; the
+            // tests relying on captures then fail visibly.
+            let _ = tracing::subscriber::set_global_default(Router);
+        });
+        let previous = ACTIVE.with(|a| a.borrow_mut().replace(self.clone()));
+        let _restore = Restore(previous);
+        f()
     }
 
     pub fn events(&self) -> Vec<Captured> {
@@ -69,7 +102,11 @@ impl Visit for Fields<'_> {
     }
 }
 
-impl Subscriber for Capture {
+/// The global subscriber: always interested, forwards to the thread's
+/// active capture.
+struct Router;
+
+impl Subscriber for Router {
     fn enabled(&self, _: &Metadata<'_>) -> bool {
         true
     }
@@ -83,12 +120,15 @@ impl Subscriber for Capture {
     fn record_follows_from(&self, _: &span::Id, _: &span::Id) {}
 
     fn event(&self, event: &Event<'_>) {
+        let Some(capture) = ACTIVE.with(|a| a.borrow().clone()) else {
+            return;
+        };
         let mut captured = Captured {
             message: String::new(),
             fields: BTreeMap::new(),
         };
         event.record(&mut Fields(&mut captured));
-        if let Ok(mut events) = self.0.lock() {
+        if let Ok(mut events) = capture.0.lock() {
             events.push(captured);
         }
     }
