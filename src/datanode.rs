@@ -3,10 +3,10 @@
 //!
 //! [`DataNode::start`] spawns, on the host's executor:
 //! - the **placement watch**: on every new cluster view, under the node
-//!   lock, [assign the shard set](DataNode::assign_shard_set) (`assign.rs`)
-//!   and request a bootstrap in the background;
+//!   lock, assign the shard set (`datanode/assign.rs`) and request a
+//!   bootstrap in the background;
 //! - the **availability check** (every 5 s): `Initializing` shards whose
-//!   table shards are ready are marked `Available` (`loops.rs`);
+//!   table shards are ready are marked `Available` (`datanode/loops.rs`);
 //! - the **readiness check** (every 10 s, until it passes once): only a
 //!   ready node serves peer copies and runs its background jobs.
 //!

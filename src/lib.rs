@@ -7,7 +7,11 @@
 //! - [`env`]: the seams (clock, spawn, RNG, disk, metastore, peers, cluster);
 //! - [`quirks`], [`options`]: upstream behaviours as switches, tunables;
 //! - [`store`]: one table shard's data on one host and its background jobs;
-//! - [`table_shard`]: the table shard bootstrap and its peer copy.
+//! - [`table_shard`]: the table shard bootstrap and its peer copy;
+//! - [`memstore`]: a host's table shards, their node-wide bootstrap and
+//!   shard readiness; [`manager`]: one node-wide bootstrap at a time;
+//! - [`datanode`]: placement watch, shard-set assignment, availability and
+//!   readiness checks, retries, ingestion and jobs of one host.
 
 pub mod datanode;
 pub mod details;
