@@ -309,6 +309,7 @@ impl<E: Env> TableShard<E> {
             table = %self.id.table,
             shard = %self.id.shard,
             sources = ?hosts,
+            view = view.version,
             "copy_sources_chosen"
         );
         let mut remaining: &[NodeId] = &hosts;

@@ -46,3 +46,23 @@ fn a_silently_emptied_copied_vector_party_is_reported_as_data_loss() {
 fn bootsim_node(n: u32) -> shardboot::types::NodeId {
     shardboot::types::NodeId(n)
 }
+
+#[test]
+fn copy_sources_are_checked_against_the_bootstrap_snapshot() {
+    // The trace carries the placement version each bootstrap used, so the
+    // oracle can hold the sources against exactly that snapshot.
+    let report = run(
+        &scenario("replace-node.toml"),
+        RunOptions {
+            keep: bootsim::trace::Keep::All,
+            ..RunOptions::seed(2)
+        },
+    );
+    let chosen: Vec<_> = report
+        .trace
+        .events()
+        .filter(|e| e.name == "copy_sources_chosen")
+        .collect();
+    assert!(!chosen.is_empty());
+    assert!(chosen.iter().all(|e| e.field("view").is_some()), "{:?}", chosen[0]);
+}
