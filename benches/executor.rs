@@ -101,7 +101,9 @@ fn best(f: &mut dyn FnMut() -> Duration, best: &mut Duration) {
 }
 
 fn main() {
-    println!("workload: tasks in ping-pong pairs, {ROUNDS} rounds of random 1-10 ms sleep + message; best of {RUNS}");
+    println!(
+        "workload: tasks in ping-pong pairs, {ROUNDS} rounds of random 1-10 ms sleep + message; best of {RUNS}"
+    );
     for n in [1_000usize, 10_000] {
         let events = (n as u64 * ROUNDS * 2) as f64;
         let (mut random, mut fifo, mut tokio) = (Duration::MAX, Duration::MAX, Duration::MAX);
@@ -112,10 +114,19 @@ fn main() {
         }
         let rate = |d: Duration| events / d.as_secs_f64() / 1e6;
         println!("tasks: {n}");
-        println!("  bootsim random scheduler: {:6.2} M events/s", rate(random));
+        println!(
+            "  bootsim random scheduler: {:6.2} M events/s",
+            rate(random)
+        );
         println!("  bootsim fifo scheduler:   {:6.2} M events/s", rate(fifo));
         println!("  tokio paused time:        {:6.2} M events/s", rate(tokio));
-        println!("  ratio_vs_tokio: {:.2}", tokio.as_secs_f64() / random.as_secs_f64());
-        println!("  ratio_vs_tokio_fifo: {:.2}", tokio.as_secs_f64() / fifo.as_secs_f64());
+        println!(
+            "  ratio_vs_tokio: {:.2}",
+            tokio.as_secs_f64() / random.as_secs_f64()
+        );
+        println!(
+            "  ratio_vs_tokio_fifo: {:.2}",
+            tokio.as_secs_f64() / fifo.as_secs_f64()
+        );
     }
 }

@@ -104,8 +104,7 @@ pub trait Disk {
     fn list(&self, shard: &TableShardId) -> Vec<FileKey>;
     fn delete(&self, key: &FileKey) -> impl Future<Output = Result<(), DiskError>>;
     /// Atomically replace `to` with `from` (durable once done).
-    fn rename(&self, from: &FileKey, to: &FileKey)
-    -> impl Future<Output = Result<(), DiskError>>;
+    fn rename(&self, from: &FileKey, to: &FileKey) -> impl Future<Output = Result<(), DiskError>>;
 }
 
 /// An open file being written.

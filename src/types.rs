@@ -39,7 +39,10 @@ pub struct TableShardId {
 
 impl TableShardId {
     pub fn new(table: impl Into<String>, shard: ShardId) -> Self {
-        TableShardId { table: table.into(), shard }
+        TableShardId {
+            table: table.into(),
+            shard,
+        }
     }
 }
 

@@ -10,7 +10,9 @@ use bootsim::scenario::Scenario;
 const SEEDS: std::ops::RangeInclusive<u64> = 1..=50;
 
 fn passes_for_every_seed(file: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios").join(file);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios")
+        .join(file);
     let scenario = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
     for seed in SEEDS {
         let report = run(&scenario, RunOptions::seed(seed));
@@ -19,7 +21,12 @@ fn passes_for_every_seed(file: &str) {
             Outcome::Pass,
             "{file} seed {seed}: {}\nlast events:\n{}",
             report.outcome,
-            report.trace.events().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")
+            report
+                .trace
+                .events()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
         );
     }
 }
