@@ -32,6 +32,11 @@ impl<E: Env> ShardStore<E> {
         let batches = self.meta().batches;
         let mut loaded = 0;
         for column in self.schema.live_columns() {
+            // Days (today - preloading_days, today]; none when preloading_days
+            // is 0 (upstream's default), which must not build an inverted range.
+            if column.preloading_days == 0 {
+                continue;
+            }
             let days = i32::try_from(column.preloading_days).unwrap_or(i32::MAX);
             let first = today.0.saturating_sub(days);
             for (batch, meta) in batches.range(BatchId(first.saturating_add(1))..=today.batch()) {
