@@ -11,6 +11,7 @@
 
 pub mod clock;
 pub mod demo;
+pub mod determinism;
 pub mod disk;
 pub mod executor;
 pub mod net;

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use bootsim::demo::Demo;
+use bootsim::determinism;
 use bootsim::executor::{RunEnd, Scheduler};
 use bootsim::run::{Outcome, RunOptions, run};
 use bootsim::scenario::Scenario;
@@ -49,6 +50,11 @@ struct RunArgs {
     /// Print the last N trace events before the summary (0 = none).
     #[arg(long, default_value_t = 0, value_name = "N")]
     last_events: usize,
+    /// Run the scenario twice and compare the traces event by event; on a
+    /// mismatch print the first diverging trace index with both events and
+    /// exit 1.
+    #[arg(long, requires = "scenario")]
+    check_determinism: bool,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -102,16 +108,28 @@ fn run_scenario(path: &std::path::Path, args: &RunArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let report = run(
-        &scenario,
-        RunOptions {
-            seed: args.seed,
-            scheduler: args.scheduler.into(),
-            keep: Keep::Last(args.last_events),
-            defect: None,
-        },
-    );
-    for event in report.trace.events() {
+    let opts = RunOptions {
+        seed: args.seed,
+        scheduler: args.scheduler.into(),
+        keep: Keep::Last(args.last_events),
+        defect: None,
+    };
+    let report = if args.check_determinism {
+        match determinism::check(&scenario, opts) {
+            Ok(report) => {
+                println!("determinism: ok (two runs, identical traces)");
+                report
+            }
+            Err(divergence) => {
+                println!("{divergence}");
+                return ExitCode::from(EXIT_SAFETY);
+            }
+        }
+    } else {
+        run(&scenario, opts)
+    };
+    let shown = report.trace.events().count();
+    for event in report.trace.events().skip(shown.saturating_sub(args.last_events)) {
         println!("{event}");
     }
     println!("scenario: {}", report.scenario);

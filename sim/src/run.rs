@@ -105,7 +105,9 @@ const SLICE: Duration = Duration::from_secs(1);
 /// Run `scenario` once.
 pub fn run(scenario: &Scenario, opts: RunOptions) -> Report {
     let recorder = Recorder::new(opts.keep, true);
-    let (outcome, end, stats) = recorder.record(|| Run::new(scenario, opts).play(&recorder));
+    let max_polls = scenario.max_polls();
+    let (outcome, end, stats) =
+        recorder.record(|| Run::new(scenario, opts).play(&recorder, max_polls));
     Report {
         scenario: scenario.name.clone(),
         seed: opts.seed,
@@ -138,12 +140,14 @@ impl<'a> Run<'a> {
         }
     }
 
-    fn play(mut self, recorder: &Recorder) -> (Outcome, VirtualTime, Stats) {
+    fn play(mut self, recorder: &Recorder, max_polls: u64) -> (Outcome, VirtualTime, Stats) {
         self.sim.start_all_nodes();
         self.spawn_steps();
         let until = VirtualTime::ZERO + self.scenario.duration;
         let outcome = loop {
-            let end = self.sim.run_until((self.sim.now() + SLICE).min(until));
+            let end = self
+                .sim
+                .run_until_bounded((self.sim.now() + SLICE).min(until), max_polls);
             self.observe(recorder.take_new());
             if let Some(v) = self.oracle.borrow().violation() {
                 break Outcome::Violation(v.clone());
@@ -151,7 +155,17 @@ impl<'a> Run<'a> {
             match end {
                 RunEnd::TimeLimit if self.sim.now() < until => continue,
                 RunEnd::TimeLimit | RunEnd::AllDone => break self.sim.enter(|| self.end_state()),
-                RunEnd::StepLimit | RunEnd::Stopped => continue,
+                RunEnd::Stopped => continue,
+                RunEnd::StepLimit => {
+                    break Outcome::Violation(Violation {
+                        kind: ViolationKind::Liveness,
+                        node: None,
+                        shard: None,
+                        at: self.sim.now(),
+                        trace_index: None,
+                        detail: format!("the run exceeded its step bound ({max_polls} polls)"),
+                    });
+                }
                 RunEnd::Stalled { tasks } => {
                     break Outcome::Violation(Violation {
                         kind: ViolationKind::Liveness,

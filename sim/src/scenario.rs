@@ -19,8 +19,10 @@ use shardboot::types::{ColumnId, NodeId, TableKind};
 use thiserror::Error;
 use toml::Spanned;
 
+use crate::executor::Scheduler;
 use crate::net::NetConfig;
 use crate::upstream::Workload;
+use crate::world::Defect;
 
 /// A whole scenario file.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -49,6 +51,66 @@ pub struct Scenario {
     pub options: OptionsSpec,
     #[serde(default, rename = "step")]
     pub steps: Vec<Spanned<Step>>,
+    /// Whether `bootsim swarm` runs this scenario when no `--scenario` is
+    /// given (default false: a scenario joins the swarm's mix by opting in).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub swarm: bool,
+    /// Bugs planted in the simulated world on purpose (tests of the oracle
+    /// and of the swarm/replay/shrink pipeline), e.g.
+    /// `["empty_first_fact_raw_data_stream"]`; default none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub defects: Vec<Defect>,
+    /// Bound on scheduling steps (polls) for the whole run; reaching it
+    /// ends the run with a `liveness` violation ("exceeded its step
+    /// bound"). Default: 5,000,000 + 5,000 per virtual second — generous (a
+    /// fault-free 2 h run makes well under a million), it only stops a run
+    /// that spins without letting virtual time advance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_polls: Option<u64>,
+    /// How a recorded run is reproduced: set in failure artifacts and
+    /// regression files (`[replay]`), absent in hand-written scenarios.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay: Option<ReplaySpec>,
+}
+
+/// `[replay]`: the seed (and scheduler) a recorded run used, and its trace
+/// hash. `bootsim run` and the regression suite use this seed when none is
+/// given; `bootsim replay` also checks the hash.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplaySpec {
+    pub seed: u64,
+    /// `random` (default) or `fifo`.
+    #[serde(default, with = "scheduler_name")]
+    pub scheduler: Scheduler,
+    /// Trace hash of the recorded run (16 hex digits); changes whenever the
+    /// code under test or the simulator changes what a run does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_hash: Option<String>,
+}
+
+/// [`Scheduler`] as `"random"` / `"fifo"`.
+mod scheduler_name {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::executor::Scheduler;
+
+    pub fn serialize<S: Serializer>(s: &Scheduler, ser: S) -> Result<S::Ok, S::Error> {
+        ser.serialize_str(match s {
+            Scheduler::Random => "random",
+            Scheduler::Fifo => "fifo",
+        })
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Scheduler, D::Error> {
+        match String::deserialize(d)?.as_str() {
+            "random" => Ok(Scheduler::Random),
+            "fifo" => Ok(Scheduler::Fifo),
+            other => Err(serde::de::Error::custom(format!(
+                "unknown scheduler `{other}` (expected \"random\" or \"fifo\")"
+            ))),
+        }
+    }
 }
 
 /// What the run must give.
@@ -441,6 +503,12 @@ impl Scenario {
             }
         }
         Ok(())
+    }
+
+    /// The step bound of a run (see the `max_polls` field).
+    pub fn max_polls(&self) -> u64 {
+        self.max_polls
+            .unwrap_or_else(|| 5_000_000 + 5_000 * self.duration.as_secs())
     }
 
     /// The quirks switched on (validated at load).

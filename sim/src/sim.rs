@@ -110,6 +110,9 @@ impl Sim {
                 root.fork("workload"),
             ),
         );
+        for defect in &scenario.defects {
+            world.plant(*defect);
+        }
         Sim {
             executor,
             world,
@@ -186,6 +189,16 @@ impl Sim {
         self.executor.run(Limits {
             until,
             ..Limits::default()
+        })
+    }
+
+    /// Run everything up to virtual time `until`, or until `max_polls`
+    /// polls have been made since the start (a bound on runaway runs:
+    /// [`RunEnd::StepLimit`]).
+    pub fn run_until_bounded(&mut self, until: VirtualTime, max_polls: u64) -> RunEnd {
+        self.executor.run(Limits {
+            until,
+            max_steps: max_polls,
         })
     }
 

@@ -49,13 +49,23 @@ pub struct WorldState {
 }
 
 /// A bug planted in the *world* (not in the code under test), to show that
-/// the oracle notices what it causes. Each fires once.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// the oracle notices what it causes. Each fires once. Scenarios name them
+/// in snake_case (`defects = ["empty_first_fact_raw_data_stream"]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Defect {
     /// The first raw-data stream of a fact vector party delivers no chunks
     /// at all, yet ends cleanly: a copied column silently loses its content.
     EmptyFirstFactRawDataStream,
+    /// Network latency also depends on a process-wide counter, as a stray
+    /// `static` would: the second run of a seed differs from the first (a
+    /// test of the determinism self-check). Fires on every hop.
+    ProcessGlobalLatency,
 }
+
+/// Backing state of [`Defect::ProcessGlobalLatency`]: deliberately shared by
+/// every run in the process.
+static STRAY_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// A handle on the world state.
 pub type WorldRef = Rc<WorldState>;
@@ -69,10 +79,13 @@ impl WorldState {
     /// One network hop's latency, from the `"net"` stream.
     pub fn latency(&self) -> Duration {
         let (lo, hi) = (self.net.latency_min, self.net.latency_max);
-        let ns = self.net_rng.borrow_mut().between(
+        let mut ns = self.net_rng.borrow_mut().between(
             lo.as_nanos() as u64,
             hi.as_nanos().max(lo.as_nanos()) as u64,
         );
+        if self.defects.borrow().contains(&Defect::ProcessGlobalLatency) {
+            ns += STRAY_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 7 * 1_000_000;
+        }
         Duration::from_nanos(ns)
     }
 
