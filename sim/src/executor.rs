@@ -13,6 +13,12 @@
 //! executor is reached through a thread-local, so seams and futures need no
 //! handle, and each simulation (one per thread in a swarm) is isolated.
 //!
+//! Node lifecycle support: [`kill_node`] drops a node's tasks (a crash);
+//! [`pause_node`] *parks* them (a GC-like stall): while a node is paused its
+//! tasks are never polled, and every wake-up meant for them — timers keep
+//! firing — is kept in the parked set until [`resume_node`] makes them ready
+//! again. [`until_running`] lets other nodes' tasks wait out a pause.
+//!
 //! Not modelled: preemption inside a poll (a task runs until it awaits), and
 //! cancellation of timers (a dropped `Sleep` leaves an entry that fires a
 //! harmless spurious wake-up).
@@ -105,6 +111,8 @@ struct Slot {
     future: Option<BoxFuture>,
     generation: u32,
     queued: bool,
+    /// Woken while its node was paused: made ready on resume.
+    parked: bool,
     name: &'static str,
     node: Option<NodeId>,
 }
@@ -127,6 +135,8 @@ struct Shared {
     foreign_wakers: RefCell<Vec<Option<Waker>>>,
     free_foreign: RefCell<Vec<u64>>,
     current: Cell<Option<u32>>,
+    /// Paused nodes, each with the wakers of tasks waiting for its resume.
+    paused: RefCell<Vec<(NodeId, Vec<Waker>)>>,
     scheduler: Scheduler,
     rng: RefCell<SimRng>,
     stats: Cell<Stats>,
@@ -168,6 +178,7 @@ impl Shared {
                     future: Some(future),
                     generation: 0,
                     queued: false,
+                    parked: false,
                     name,
                     node,
                 });
@@ -190,9 +201,100 @@ impl Shared {
             && slot.generation == generation
             && !slot.queued
         {
-            slot.queued = true;
-            self.ready.borrow_mut().push_back(index);
+            if slot.node.is_some_and(|n| self.is_paused(n)) {
+                slot.parked = true;
+            } else {
+                slot.queued = true;
+                self.ready.borrow_mut().push_back(index);
+            }
         }
+    }
+
+    fn is_paused(&self, node: NodeId) -> bool {
+        let paused = self.paused.borrow();
+        !paused.is_empty() && paused.iter().any(|(n, _)| *n == node)
+    }
+
+    /// Park `node`'s tasks: take them off the ready queue; their later
+    /// wake-ups park them too. False if it was already paused.
+    fn pause_node(&self, node: NodeId) -> bool {
+        if self.is_paused(node) {
+            return false;
+        }
+        self.paused.borrow_mut().push((node, Vec::new()));
+        let mut slots = self.slots.borrow_mut();
+        self.ready.borrow_mut().retain(|&i| {
+            let slot = &mut slots[i as usize];
+            let keep = slot.node != Some(node) || !slot.queued;
+            if !keep {
+                slot.queued = false;
+                slot.parked = true;
+            }
+            keep
+        });
+        true
+    }
+
+    /// Make every parked task of `node` ready and wake whoever waits for
+    /// it. False if it was not paused.
+    fn resume_node(&self, node: NodeId) -> bool {
+        let waiters = {
+            let mut paused = self.paused.borrow_mut();
+            match paused.iter().position(|(n, _)| *n == node) {
+                Some(i) => paused.remove(i).1,
+                None => return false,
+            }
+        };
+        let parked: Vec<(u32, u32)> = self
+            .slots
+            .borrow_mut()
+            .iter_mut()
+            .enumerate()
+            .filter(|(_, s)| s.parked && s.node == Some(node))
+            .map(|(i, s)| {
+                s.parked = false;
+                (i as u32, s.generation)
+            })
+            .collect();
+        for (index, generation) in parked {
+            self.wake(index, generation);
+        }
+        for w in waiters {
+            w.wake();
+        }
+        true
+    }
+
+    /// Drop every task of `node` except the one being polled: their
+    /// futures are dropped (outside any borrow: drops may wake others),
+    /// their pending wake-ups ignored, their join handles never complete.
+    fn kill_node(&self, node: NodeId) -> usize {
+        let victims: Vec<u32> = self
+            .slots
+            .borrow()
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.future.is_some() && s.node == Some(node))
+            .map(|(i, _)| i as u32)
+            .collect();
+        for &i in &victims {
+            let fut = self.slots.borrow_mut()[i as usize].future.take();
+            drop(fut);
+            self.release(i);
+        }
+        victims.len()
+    }
+
+    fn release(&self, index: u32) {
+        let mut slots = self.slots.borrow_mut();
+        let slot = &mut slots[index as usize];
+        // 31 bits: the top bit of a packed key marks foreign timers.
+        slot.generation = slot.generation.wrapping_add(1) & 0x7fff_ffff;
+        slot.queued = false;
+        slot.parked = false;
+        drop(slots);
+        self.free.borrow_mut().push(index);
+        self.live.set(self.live.get() - 1);
     }
 
     fn next_ready(&self) -> Option<u32> {
@@ -339,6 +441,7 @@ impl Executor {
                 foreign_wakers: RefCell::new(Vec::new()),
                 free_foreign: RefCell::new(Vec::new()),
                 current: Cell::new(None),
+                paused: RefCell::new(Vec::new()),
                 scheduler,
                 rng: RefCell::new(rng),
                 stats: Cell::new(Stats::default()),
@@ -414,6 +517,11 @@ impl Executor {
             let mut slots = shared.slots.borrow_mut();
             let slot = &mut slots[index as usize];
             slot.queued = false;
+            // A stale queue entry of a reused slot may name a paused task.
+            if slot.node.is_some_and(|n| shared.is_paused(n)) {
+                slot.parked = slot.future.is_some();
+                return None;
+            }
             match slot.future.take() {
                 Some(f) => (f, slot.generation, slot.name, slot.node),
                 None => return None,
@@ -434,12 +542,12 @@ impl Executor {
             }
             Ok(Poll::Ready(())) => {
                 drop(future);
-                self.release(index);
+                shared.release(index);
                 None
             }
             Err(payload) => {
                 drop(future);
-                self.release(index);
+                shared.release(index);
                 Some(RunEnd::Panicked {
                     task: task_label(name, node),
                     message: panic_message(payload.as_ref()),
@@ -448,37 +556,11 @@ impl Executor {
         }
     }
 
-    fn release(&self, index: u32) {
-        let shared = &*self.shared;
-        let mut slots = shared.slots.borrow_mut();
-        let slot = &mut slots[index as usize];
-        // 31 bits: the top bit of a packed key marks foreign timers.
-        slot.generation = slot.generation.wrapping_add(1) & 0x7fff_ffff;
-        slot.queued = false;
-        drop(slots);
-        shared.free.borrow_mut().push(index);
-        shared.live.set(shared.live.get() - 1);
-    }
-
     /// Drop every task of `node` (a crash): their futures are dropped, their
     /// pending wake-ups ignored, and their join handles never complete.
     pub fn kill_node(&mut self, node: NodeId) -> usize {
         let _enter = Enter::new(&self.shared);
-        let victims: Vec<u32> = self
-            .shared
-            .slots
-            .borrow()
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.future.is_some() && s.node == Some(node))
-            .map(|(i, _)| i as u32)
-            .collect();
-        for &i in &victims {
-            let fut = self.shared.slots.borrow_mut()[i as usize].future.take();
-            drop(fut);
-            self.release(i);
-        }
-        victims.len()
+        self.shared.kill_node(node)
     }
 }
 
@@ -580,6 +662,47 @@ pub fn spawn_on<T: 'static>(
     fut: impl Future<Output = T> + 'static,
 ) -> JoinHandle<T> {
     with_current(|s| spawn_in(s, name, node, fut))
+}
+
+/// Crash `node` on the running simulation: drop all its tasks (but the
+/// calling one, should it be one of them). Returns how many were dropped.
+pub fn kill_node(node: NodeId) -> usize {
+    with_current(|s| s.kill_node(node))
+}
+
+/// Pause `node` on the running simulation: its tasks are not polled until
+/// [`resume_node`]; wake-ups meanwhile are kept. False if already paused.
+pub fn pause_node(node: NodeId) -> bool {
+    with_current(|s| s.pause_node(node))
+}
+
+/// End a pause: the node's parked tasks become ready. False if it was not
+/// paused.
+pub fn resume_node(node: NodeId) -> bool {
+    with_current(|s| s.resume_node(node))
+}
+
+/// Whether `node` is paused on the running simulation.
+pub fn is_paused(node: NodeId) -> bool {
+    with_current(|s| s.is_paused(node))
+}
+
+/// Completes once `node` is not paused (at once if it is running): how a
+/// peer's request waits for a stalled host to answer.
+pub async fn until_running(node: NodeId) {
+    std::future::poll_fn(|cx| {
+        with_current(|s| {
+            let mut paused = s.paused.borrow_mut();
+            match paused.iter_mut().find(|(n, _)| *n == node) {
+                Some((_, waiters)) => {
+                    waiters.push(cx.waker().clone());
+                    Poll::Pending
+                }
+                None => Poll::Ready(()),
+            }
+        })
+    })
+    .await
 }
 
 fn current_node_of(s: &Shared) -> Option<NodeId> {
@@ -872,6 +995,71 @@ mod tests {
         assert_eq!(ex.run(Limits::default()), RunEnd::AllDone);
         assert_eq!(done.get(), 1);
     }
+    #[test]
+    fn a_paused_node_runs_nothing_until_resumed_and_keeps_its_wakeups() {
+        let mut ex = exec(1);
+        let log = Rc::new(RefCell::new(Vec::new()));
+        for (node, ticks) in [(1, 3), (2, 1)] {
+            let l = log.clone();
+            ex.spawn("ticker", Some(NodeId(node)), async move {
+                for _ in 0..ticks {
+                    sleep(Duration::from_secs(1)).await;
+                    l.borrow_mut().push((node, now().elapsed().as_secs()));
+                }
+            });
+        }
+        let l = log.clone();
+        ex.spawn("control", None, async move {
+            sleep(Duration::from_millis(500)).await;
+            assert!(pause_node(NodeId(1)));
+            assert!(!pause_node(NodeId(1)), "already paused");
+            sleep(Duration::from_secs(5)).await;
+            l.borrow_mut().push((0, now().elapsed().as_secs()));
+            assert!(resume_node(NodeId(1)));
+        });
+        assert_eq!(ex.run(Limits::default()), RunEnd::AllDone);
+        // n2 ran at 1 s; n1's timer fired then too, while paused: it runs on
+        // resume at 5.5 s (logged as 5), then ticks on from there.
+        assert_eq!(*log.borrow(), vec![(2, 1), (0, 5), (1, 5), (1, 6), (1, 7)]);
+    }
+
+    #[test]
+    fn until_running_waits_for_the_resume() {
+        let mut ex = exec(1);
+        let seen = Rc::new(Cell::new(0));
+        let s = seen.clone();
+        ex.spawn("control", None, async move {
+            pause_node(NodeId(3));
+            spawn_on("caller", Some(NodeId(4)), async move {
+                until_running(NodeId(3)).await;
+                s.set(now().elapsed().as_secs());
+            });
+            sleep(Duration::from_secs(7)).await;
+            assert!(is_paused(NodeId(3)));
+            resume_node(NodeId(3));
+            assert!(!is_paused(NodeId(3)));
+        });
+        assert_eq!(ex.run(Limits::default()), RunEnd::AllDone);
+        assert_eq!(seen.get(), 7);
+    }
+
+    #[test]
+    fn a_task_can_kill_another_node_while_the_run_goes_on() {
+        let mut ex = exec(1);
+        let done = Rc::new(Cell::new(false));
+        let d = done.clone();
+        ex.spawn("victim", Some(NodeId(1)), async move {
+            sleep(Duration::from_secs(2)).await;
+            d.set(true);
+        });
+        ex.spawn("killer", None, async {
+            sleep(Duration::from_secs(1)).await;
+            assert_eq!(kill_node(NodeId(1)), 1);
+        });
+        assert_eq!(ex.run(Limits::default()), RunEnd::AllDone);
+        assert!(!done.get());
+    }
+
     #[test]
     fn timers_wake_futures_behind_foreign_wakers() {
         use futures::stream::{FuturesUnordered, StreamExt};
