@@ -9,6 +9,7 @@
 //! [`upstream`] (log and workload); [`scenario`] (the TOML format);
 //! [`demo`] (the built-in demo workload).
 
+pub mod artifact;
 pub mod clock;
 pub mod demo;
 pub mod determinism;
@@ -16,10 +17,14 @@ pub mod disk;
 pub mod executor;
 pub mod net;
 pub mod oracle;
+pub mod randomise;
+pub mod report;
 pub mod rng;
 pub mod run;
 pub mod scenario;
+pub mod shrink;
 pub mod sim;
+pub mod swarm;
 pub mod sync;
 pub mod time;
 pub mod timers;

@@ -15,6 +15,8 @@ use bootsim::scenario::Scenario;
 use bootsim::trace::Keep;
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod commands;
+
 /// Deterministic simulation testbed for shard bootstrap: runs the real
 /// bootstrap code against a simulated cluster, reproducibly from a seed.
 #[derive(Parser, Debug)]
@@ -34,6 +36,28 @@ enum Command {
     /// spawned helpers over 4 nodes). The same seed always prints the same
     /// trace-hash. Exits 0 when the outcome is the one the scenario expects.
     Run(RunArgs),
+    /// Run many seeds over a scenario mix, in parallel, drawing each seed's
+    /// options from the seed; write a replayable artifact per failing seed.
+    ///
+    /// The mix is every scenarios/*.toml with `swarm = true`, or the files
+    /// given with --scenario. Seed s runs one scenario of the mix (drawn
+    /// from s) with options drawn from s, so a seed's run never depends on
+    /// --jobs or --partition. Exits 0 iff every seed gave the outcome its
+    /// scenario expects; else 1 (safety violation or panic) or 2 (only
+    /// liveness failures).
+    Swarm(commands::SwarmArgs),
+    /// Replay a failure artifact: run it with its recorded seed, print the
+    /// events before the violation, and check the outcome and trace hash.
+    ///
+    /// Exits 0 when the outcome is the one the file expects and the trace
+    /// hash is the recorded one.
+    Replay(commands::ReplayArgs),
+    /// Minimise a failing scenario (e.g. an artifact) into the smallest
+    /// scenario that still shows the same violation, and write it.
+    Shrink(commands::ShrinkArgs),
+    /// Measure: `bootsim bench swarm` prints seeds/s and virtual/wall time
+    /// for the default scenario on 1 and on all cores.
+    Bench(commands::BenchArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -94,6 +118,10 @@ fn main() -> ExitCode {
             Some(path) => run_scenario(path, &args),
             None => run_demo(&args),
         },
+        Command::Swarm(args) => commands::swarm_command(&args),
+        Command::Replay(args) => commands::replay_command(&args),
+        Command::Shrink(args) => commands::shrink_command(&args),
+        Command::Bench(args) => commands::bench_command(&args),
     }
 }
 
@@ -129,7 +157,11 @@ fn run_scenario(path: &std::path::Path, args: &RunArgs) -> ExitCode {
         run(&scenario, opts)
     };
     let shown = report.trace.events().count();
-    for event in report.trace.events().skip(shown.saturating_sub(args.last_events)) {
+    for event in report
+        .trace
+        .events()
+        .skip(shown.saturating_sub(args.last_events))
+    {
         println!("{event}");
     }
     println!("scenario: {}", report.scenario);

@@ -1,0 +1,279 @@
+//! Swarm testing's randomised options: per seed, a scenario's knobs are
+//! redrawn from that seed (its own `"swarm/options"` stream, independent of
+//! the simulation's streams), some switched off and the rest weighted very
+//! differently, so that a swarm explores far more of the option space than
+//! the scenario file alone would (Groce et al., "Swarm testing", 2012).
+//!
+//! Each knob is one entry of [`KNOBS`]: a name and a function that redraws
+//! one part of a [`Scenario`] and says what it drew. The result is an
+//! ordinary scenario: a failure artifact stores it as it ran, so a replay
+//! needs no randomisation at all. The knobs keep a scenario inside the
+//! envelope in which it is meant to pass (a replacement still has time to
+//! finish its copy before the end), so what a swarm reports is a bug, not a
+//! scenario pushed past its own deadline.
+//!
+//! To add a knob (e.g. for a new fault kind), write a `fn(&mut Scenario,
+//! &mut SimRng) -> Option<String>` and list it in [`KNOBS`]; its draws come
+//! after the existing ones, so the options of every other knob stay as they
+//! were for each seed.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::executor::Scheduler;
+use crate::rng::{Ratio, SimRng};
+use crate::scenario::{Scenario, duration};
+
+/// One drawn option: `knob=value`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Choice {
+    pub knob: &'static str,
+    pub value: String,
+}
+
+/// What one seed's swarm run uses: the scenario with its drawn options, the
+/// scheduler, and the list of what was drawn.
+#[derive(Clone, Debug)]
+pub struct Randomised {
+    pub scenario: Scenario,
+    pub scheduler: Scheduler,
+    pub choices: Vec<Choice>,
+}
+
+/// The drawn option set as one line: `scheduler=random rows_per_second=80 ...`.
+pub struct Choices<'a>(pub &'a [Choice]);
+
+impl fmt::Display for Choices<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, c) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            write!(f, "{}={}", c.knob, c.value)?;
+        }
+        Ok(())
+    }
+}
+
+/// A knob: redraws one part of a scenario; `None` when it does not apply
+/// (e.g. no dimension table) and so drew nothing worth printing.
+pub struct Knob {
+    pub name: &'static str,
+    pub draw: fn(&mut Scenario, &mut SimRng) -> Option<String>,
+}
+
+/// Every knob, in draw order (append new ones at the end).
+pub const KNOBS: &[Knob] = &[
+    Knob {
+        name: "rows_per_second",
+        draw: rows_per_second,
+    },
+    Knob {
+        name: "upserts_per_second",
+        draw: upserts_per_second,
+    },
+    Knob {
+        name: "late",
+        draw: late,
+    },
+    Knob {
+        name: "dimension_keys",
+        draw: dimension_keys,
+    },
+    Knob {
+        name: "latency",
+        draw: latency,
+    },
+    Knob {
+        name: "bandwidth",
+        draw: bandwidth,
+    },
+    Knob {
+        name: "max_concurrent_table_shards",
+        draw: max_concurrent_table_shards,
+    },
+    Knob {
+        name: "max_concurrent_streams_per_table_shard",
+        draw: max_concurrent_streams,
+    },
+];
+
+/// Redraw `scenario`'s options from `rng` (a fork of the seed's root made
+/// for this purpose: `SimRng::new(seed).fork("swarm/options")`).
+pub fn randomise(scenario: &Scenario, rng: &mut SimRng) -> Randomised {
+    let mut out = scenario.clone();
+    // One scheduler draw first: mostly the seeded random pick, sometimes
+    // wake-up order (the same schedule for every seed, different timing).
+    let scheduler = if rng.chance(Ratio::new(1, 8)) {
+        Scheduler::Fifo
+    } else {
+        Scheduler::Random
+    };
+    let mut choices = vec![Choice {
+        knob: "scheduler",
+        value: match scheduler {
+            Scheduler::Random => "random".into(),
+            Scheduler::Fifo => "fifo".into(),
+        },
+    }];
+    for knob in KNOBS {
+        // Every knob draws from its own stream, so a knob that draws more
+        // or less never shifts another knob's draws.
+        let mut own = rng.fork(knob.name);
+        if let Some(value) = (knob.draw)(&mut out, &mut own) {
+            choices.push(Choice {
+                knob: knob.name,
+                value,
+            });
+        }
+    }
+    Randomised {
+        scenario: out,
+        scheduler,
+        choices,
+    }
+}
+
+/// Pick one of `items` uniformly.
+fn pick<T: Copy>(rng: &mut SimRng, items: &[T]) -> T {
+    items[rng.below(items.len() as u64) as usize]
+}
+
+/// A rate scaled by a factor drawn log-uniformly from 1/4..4, or switched
+/// off (0) one time in eight.
+fn scaled_rate(rng: &mut SimRng, base: u32) -> u32 {
+    if rng.chance(Ratio::new(1, 8)) {
+        return 0;
+    }
+    let (num, den) = pick(rng, &[(1, 4), (1, 2), (1, 1), (2, 1), (4, 1)]);
+    (u64::from(base) * num / den).clamp(1, u64::from(u32::MAX)) as u32
+}
+
+fn has_kind(s: &Scenario, kind: crate::scenario::KindSpec) -> bool {
+    s.tables.iter().any(|t| t.kind == kind)
+}
+
+fn rows_per_second(s: &mut Scenario, rng: &mut SimRng) -> Option<String> {
+    if !has_kind(s, crate::scenario::KindSpec::Fact) {
+        return None;
+    }
+    s.workload.rows_per_second = scaled_rate(rng, s.workload.rows_per_second.max(1));
+    Some(s.workload.rows_per_second.to_string())
+}
+
+fn upserts_per_second(s: &mut Scenario, rng: &mut SimRng) -> Option<String> {
+    if !has_kind(s, crate::scenario::KindSpec::Dimension) {
+        return None;
+    }
+    s.workload.upserts_per_second = scaled_rate(rng, s.workload.upserts_per_second.max(1));
+    Some(s.workload.upserts_per_second.to_string())
+}
+
+fn late(s: &mut Scenario, rng: &mut SimRng) -> Option<String> {
+    if !has_kind(s, crate::scenario::KindSpec::Fact) {
+        return None;
+    }
+    let (num, den) = pick(rng, &[(0, 1), (1, 100), (1, 20), (1, 5), (1, 2)]);
+    s.workload.late = Ratio::new(num, den);
+    s.workload.late_max_days = rng.between(1, 3) as u32;
+    Some(format!("{num}/{den} max {}d", s.workload.late_max_days))
+}
+
+fn dimension_keys(s: &mut Scenario, rng: &mut SimRng) -> Option<String> {
+    if !has_kind(s, crate::scenario::KindSpec::Dimension) {
+        return None;
+    }
+    s.workload.dimension_keys = pick(rng, &[1, 5, 50, 500]);
+    Some(s.workload.dimension_keys.to_string())
+}
+
+fn latency(s: &mut Scenario, rng: &mut SimRng) -> Option<String> {
+    // Whole milliseconds, so that the scenario file a failure writes says
+    // exactly what ran.
+    let min = pick(rng, &[0u64, 1, 2, 5]);
+    let max = min + pick(rng, &[0u64, 1, 4, 20, 50]);
+    s.network.latency_min = Duration::from_millis(min);
+    s.network.latency_max = Duration::from_millis(max);
+    Some(format!(
+        "{}..{}",
+        duration::format(s.network.latency_min),
+        duration::format(s.network.latency_max)
+    ))
+}
+
+fn bandwidth(s: &mut Scenario, rng: &mut SimRng) -> Option<String> {
+    const MIB: u64 = 1024 * 1024;
+    s.network.bandwidth = pick(rng, &[5 * MIB, 20 * MIB, 50 * MIB, 500 * MIB]);
+    Some(format!("{}MiB/s", s.network.bandwidth / MIB))
+}
+
+fn max_concurrent_table_shards(s: &mut Scenario, rng: &mut SimRng) -> Option<String> {
+    let v = pick(rng, &[None, Some(1), Some(2), Some(16)]);
+    s.options.max_concurrent_table_shards = v.or(s.options.max_concurrent_table_shards);
+    Some(v.map_or("default".into(), |v| v.to_string()))
+}
+
+fn max_concurrent_streams(s: &mut Scenario, rng: &mut SimRng) -> Option<String> {
+    let v = pick(rng, &[None, Some(1), Some(4)]);
+    s.options.max_concurrent_streams_per_table_shard =
+        v.or(s.options.max_concurrent_streams_per_table_shard);
+    Some(v.map_or("default".into(), |v| v.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    const TEXT: &str = r#"
+name = "t"
+duration = "1h"
+[cluster]
+nodes = 3
+replicas = 2
+shards = 2
+[[table]]
+name = "trips"
+kind = "fact"
+[[table]]
+name = "cities"
+kind = "dimension"
+"#;
+
+    fn scenario() -> Scenario {
+        Scenario::parse(Path::new("t.toml"), TEXT).unwrap()
+    }
+
+    #[test]
+    fn the_same_seed_draws_the_same_options() {
+        let s = scenario();
+        let a = randomise(&s, &mut SimRng::new(9).fork("swarm/options"));
+        let b = randomise(&s, &mut SimRng::new(9).fork("swarm/options"));
+        assert_eq!(a.choices, b.choices);
+        assert_eq!(a.scheduler, b.scheduler);
+    }
+
+    #[test]
+    fn seeds_draw_different_option_sets() {
+        let s = scenario();
+        let sets: std::collections::BTreeSet<String> = (0..20)
+            .map(|seed| {
+                let r = randomise(&s, &mut SimRng::new(seed).fork("swarm/options"));
+                Choices(&r.choices).to_string()
+            })
+            .collect();
+        assert!(sets.len() > 15, "{sets:?}");
+    }
+
+    #[test]
+    fn knobs_that_do_not_apply_draw_nothing() {
+        let mut s = scenario();
+        s.tables.retain(|t| t.name == "trips");
+        let r = randomise(&s, &mut SimRng::new(1).fork("swarm/options"));
+        assert!(r.choices.iter().all(|c| c.knob != "upserts_per_second"));
+        assert!(r.choices.iter().any(|c| c.knob == "rows_per_second"));
+    }
+}

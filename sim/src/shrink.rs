@@ -1,0 +1,534 @@
+//! `bootsim shrink`: minimise a failing run into the smallest scenario that
+//! still shows the *same* violation (matched by name, as `expect` is).
+//!
+//! Greedy delta debugging over reductions of the scenario — drop steps
+//! (halves, quarters, ... single ones), tables, nodes (renumbering the rest),
+//! shards, replicas, columns, quirks and options; cut the duration to just
+//! past the violation; move steps earlier; lower the workload rates — each
+//! candidate re-run with the input's (fixed) seed and scheduler, and kept
+//! when it still fails the same way. It repeats until a whole pass keeps
+//! nothing (or the run budget is spent).
+//!
+//! What it deliberately does not do: it does not search over seeds. The
+//! result still reproduces with the seed in its `[replay]` section (the
+//! schedule, latencies and workload are drawn from it); the header says so,
+//! and how many other seeds also fail.
+//!
+//! Faults: the scenario format has no random fault plan yet; once it has, a
+//! reduction that drops each fault kind and lowers each rate belongs in
+//! [`REDUCTIONS`], and random faults that fired should be written out as
+//! explicit steps.
+
+use std::time::Duration;
+
+use shardboot::types::NodeId;
+use toml::Spanned;
+
+use crate::artifact::to_toml;
+use crate::executor::Scheduler;
+use crate::oracle::Violation;
+use crate::rng::Ratio;
+use crate::run::{Outcome, RunOptions, run};
+use crate::scenario::{Action, Expect, NodeName, ReplaySpec, Scenario, Step, duration};
+use crate::trace::Keep;
+
+/// How big a scenario is, in the terms the shrinker reduces.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Size {
+    pub steps: usize,
+    pub nodes: u32,
+    pub spare_nodes: u32,
+    pub shards: u32,
+    pub replicas: usize,
+    pub tables: usize,
+    pub columns: u32,
+    pub quirks: usize,
+    pub duration: Duration,
+    pub rows_per_second: u32,
+    pub upserts_per_second: u32,
+}
+
+impl Size {
+    pub fn of(s: &Scenario) -> Size {
+        Size {
+            steps: s.steps.len(),
+            nodes: s.cluster.nodes,
+            spare_nodes: s.cluster.spare_nodes,
+            shards: s.cluster.shards,
+            replicas: s.cluster.replicas,
+            tables: s.tables.len(),
+            columns: s.tables.iter().map(|t| t.columns).sum(),
+            quirks: s.quirks.len(),
+            duration: s.duration,
+            rows_per_second: s.workload.rows_per_second,
+            upserts_per_second: s.workload.upserts_per_second,
+        }
+    }
+}
+
+impl std::fmt::Display for Size {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} steps, {} nodes + {} spare, {} shards x {} replicas, {} tables / {} columns, {} quirks, {}, {} rows/s, {} upserts/s",
+            self.steps,
+            self.nodes,
+            self.spare_nodes,
+            self.shards,
+            self.replicas,
+            self.tables,
+            self.columns,
+            self.quirks,
+            duration::format(self.duration),
+            self.rows_per_second,
+            self.upserts_per_second
+        )
+    }
+}
+
+/// The result of a shrink.
+pub struct Shrunk {
+    /// The smallest failing scenario, with `expect` and `[replay]` set.
+    pub scenario: Scenario,
+    /// The violation it shows.
+    pub violation: Violation,
+    pub seed: u64,
+    pub scheduler: Scheduler,
+    pub trace_hash: String,
+    /// Runs made (including the first).
+    pub runs: usize,
+    pub before: Size,
+    pub after: Size,
+}
+
+/// Why there is nothing to shrink.
+#[derive(Debug, thiserror::Error)]
+pub enum ShrinkError {
+    #[error("the scenario does not fail with seed {seed}: {outcome}")]
+    NotFailing { seed: u64, outcome: String },
+    #[error("the scenario fails with {got}, not the expected violation {want}")]
+    OtherFailure { want: String, got: String },
+}
+
+/// A reduction: candidates smaller than `s` (which fails with `v`).
+type Reduction = fn(&Scenario, &Violation) -> Vec<Scenario>;
+
+/// The reductions, biggest wins first (a shorter run makes every later
+/// candidate cheaper).
+pub const REDUCTIONS: &[(&str, Reduction)] = &[
+    ("cut duration", cut_duration),
+    ("drop steps", drop_steps),
+    ("drop tables", drop_tables),
+    ("drop nodes", drop_nodes),
+    ("fewer shards", fewer_shards),
+    ("fewer replicas", fewer_replicas),
+    ("fewer columns", fewer_columns),
+    ("drop quirks", drop_quirks),
+    ("default options", default_options),
+    ("lower rates", lower_rates),
+    ("earlier steps", earlier_steps),
+];
+
+/// Shrink `input` (whose `[replay]` gives seed and scheduler; else seed 1,
+/// random). The target violation is `input`'s `expect`, or what its run
+/// shows if it expects a pass. `progress` hears of every kept reduction.
+pub fn shrink(
+    input: &Scenario,
+    max_runs: usize,
+    mut progress: impl FnMut(&str),
+) -> Result<Shrunk, ShrinkError> {
+    let (seed, scheduler) = input
+        .replay
+        .as_ref()
+        .map_or((1, Scheduler::Random), |r| (r.seed, r.scheduler));
+    let attempt = |s: &Scenario| {
+        run(
+            s,
+            RunOptions {
+                scheduler,
+                keep: Keep::Last(0),
+                ..RunOptions::seed(seed)
+            },
+        )
+    };
+    let first = attempt(input);
+    let mut violation = match (&first.outcome, &input.expect) {
+        (Outcome::Violation(v), Expect::Violation(want)) if v.kind.name() != want => {
+            return Err(ShrinkError::OtherFailure {
+                want: want.clone(),
+                got: v.kind.name().into(),
+            });
+        }
+        (Outcome::Violation(v), _) => v.clone(),
+        (other, _) => {
+            return Err(ShrinkError::NotFailing {
+                seed,
+                outcome: other.to_string(),
+            });
+        }
+    };
+    let target = violation.kind;
+    let mut hash = first.trace.hash();
+    let mut current = input.clone();
+    let mut runs = 1;
+    'passes: loop {
+        let mut changed = false;
+        for (name, reduce) in REDUCTIONS {
+            'again: loop {
+                for candidate in reduce(&current, &violation) {
+                    // Only valid scenarios, exactly as their file would say.
+                    let Ok(candidate) = Scenario::parse(
+                        std::path::Path::new("shrink-candidate.toml"),
+                        &to_toml(&candidate),
+                    ) else {
+                        continue;
+                    };
+                    if runs >= max_runs {
+                        break 'passes;
+                    }
+                    runs += 1;
+                    let report = attempt(&candidate);
+                    if let Outcome::Violation(v) = &report.outcome
+                        && v.kind == target
+                    {
+                        progress(&format!("{name}: {}", Size::of(&candidate)));
+                        violation = v.clone();
+                        hash = report.trace.hash();
+                        current = candidate;
+                        changed = true;
+                        continue 'again;
+                    }
+                }
+                break;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    let mut scenario = current;
+    scenario.expect = Expect::Violation(target.name().into());
+    scenario.replay = Some(ReplaySpec {
+        seed,
+        scheduler,
+        trace_hash: Some(hash.clone()),
+    });
+    Ok(Shrunk {
+        before: Size::of(input),
+        after: Size::of(&scenario),
+        scenario,
+        violation,
+        seed,
+        scheduler,
+        trace_hash: hash,
+        runs,
+    })
+}
+
+/// How many of `seeds` also show `target` on `s` (how seed-independent the
+/// shrunk scenario is).
+pub fn failing_seeds(
+    s: &Scenario,
+    target: &str,
+    seeds: impl Iterator<Item = u64>,
+) -> (usize, usize) {
+    let (mut failing, mut total) = (0, 0);
+    for seed in seeds {
+        total += 1;
+        let r = run(
+            s,
+            RunOptions {
+                keep: Keep::Last(0),
+                ..RunOptions::seed(seed)
+            },
+        );
+        if matches!(&r.outcome, Outcome::Violation(v) if v.kind.name() == target) {
+            failing += 1;
+        }
+    }
+    (failing, total)
+}
+
+fn step(at: Duration, action: Action) -> Spanned<Step> {
+    Spanned::new(0..0, Step { at, action })
+}
+
+/// Keep the steps `keep` accepts.
+fn with_steps(s: &Scenario, keep: impl Fn(usize, &Step) -> bool) -> Scenario {
+    let mut out = s.clone();
+    out.steps = s
+        .steps
+        .iter()
+        .enumerate()
+        .filter(|(i, st)| keep(*i, st.get_ref()))
+        .map(|(_, st)| st.clone())
+        .collect();
+    out
+}
+
+fn cut_duration(s: &Scenario, v: &Violation) -> Vec<Scenario> {
+    if !v.kind.is_safety() {
+        // A liveness failure shows at the end of the run: a shorter run
+        // would fail for the trivial reason that nothing had time to finish.
+        return Vec::new();
+    }
+    // The run stops within a second after a violation: nothing later mattered.
+    let secs = v.at.elapsed().as_secs() + 2;
+    let d = Duration::from_secs(secs);
+    if d >= s.duration {
+        return Vec::new();
+    }
+    let mut out = with_steps(s, |_, st| st.at <= d);
+    out.duration = d;
+    vec![out]
+}
+
+fn drop_steps(s: &Scenario, _: &Violation) -> Vec<Scenario> {
+    let n = s.steps.len();
+    let mut out = Vec::new();
+    let mut chunk = n.div_ceil(2);
+    while chunk >= 1 {
+        for start in (0..n).step_by(chunk) {
+            out.push(with_steps(s, |i, _| i < start || i >= start + chunk));
+        }
+        if chunk == 1 {
+            break;
+        }
+        chunk = chunk.div_ceil(2).min(chunk - 1).max(1);
+    }
+    out
+}
+
+fn drop_tables(s: &Scenario, _: &Violation) -> Vec<Scenario> {
+    (0..s.tables.len())
+        .map(|i| {
+            let name = s.tables[i].name.clone();
+            let mut out = with_steps(
+                s,
+                |_, st| !matches!(&st.action, Action::BootstrapAgain { table, .. } if *table == name),
+            );
+            out.tables.remove(i);
+            out
+        })
+        .collect()
+}
+
+/// `action` with node ids renamed by `f` (`None`: the node is gone, and so
+/// is the step).
+fn map_nodes(action: &Action, f: &impl Fn(NodeId) -> Option<NodeId>) -> Option<Action> {
+    let m = |n: &NodeName| f(n.0).map(NodeName);
+    Some(match action {
+        Action::AddNode { node } => Action::AddNode { node: m(node)? },
+        Action::RemoveNode { node } => Action::RemoveNode { node: m(node)? },
+        Action::Retry { node } => Action::Retry { node: m(node)? },
+        Action::ReplaceNode { old, new } => Action::ReplaceNode {
+            old: m(old)?,
+            new: m(new)?,
+        },
+        Action::BootstrapAgain { node, table, shard } => Action::BootstrapAgain {
+            node: m(node)?,
+            table: table.clone(),
+            shard: *shard,
+        },
+        Action::RaiseReplicas { replicas } => Action::RaiseReplicas {
+            replicas: *replicas,
+        },
+    })
+}
+
+fn drop_nodes(s: &Scenario, _: &Violation) -> Vec<Scenario> {
+    let c = &s.cluster;
+    let total = c.nodes + c.spare_nodes;
+    (1..=total)
+        .rev()
+        .filter_map(|gone| {
+            let mut out = s.clone();
+            if gone <= c.nodes {
+                if c.nodes <= 1 || (c.nodes - 1) < c.replicas as u32 {
+                    return None;
+                }
+                out.cluster.nodes -= 1;
+            } else {
+                out.cluster.spare_nodes -= 1;
+            }
+            let rename = |n: NodeId| match n.0.cmp(&gone) {
+                std::cmp::Ordering::Less => Some(n),
+                std::cmp::Ordering::Equal => None,
+                std::cmp::Ordering::Greater => Some(NodeId(n.0 - 1)),
+            };
+            out.steps = s
+                .steps
+                .iter()
+                .filter_map(|st| {
+                    let st = st.get_ref();
+                    map_nodes(&st.action, &rename).map(|a| step(st.at, a))
+                })
+                .collect();
+            Some(out)
+        })
+        .collect()
+}
+
+/// Smaller values to try for a count: 1, half, one less (deduplicated,
+/// each below `n` and at least `min`).
+fn smaller(n: u64, min: u64) -> Vec<u64> {
+    let mut v: Vec<u64> = [min, n / 2, n.saturating_sub(1)]
+        .into_iter()
+        .filter(|x| *x < n && *x >= min)
+        .collect();
+    v.dedup();
+    v
+}
+
+fn fewer_shards(s: &Scenario, _: &Violation) -> Vec<Scenario> {
+    smaller(u64::from(s.cluster.shards), 1)
+        .into_iter()
+        .map(|n| {
+            let n = n as u32;
+            let mut out = with_steps(
+                s,
+                |_, st| !matches!(st.action, Action::BootstrapAgain { shard, .. } if shard >= n),
+            );
+            out.cluster.shards = n;
+            out
+        })
+        .collect()
+}
+
+fn fewer_replicas(s: &Scenario, _: &Violation) -> Vec<Scenario> {
+    smaller(s.cluster.replicas as u64, 1)
+        .into_iter()
+        .map(|n| {
+            let mut out = s.clone();
+            out.cluster.replicas = n as usize;
+            out
+        })
+        .collect()
+}
+
+fn fewer_columns(s: &Scenario, _: &Violation) -> Vec<Scenario> {
+    let mut out = Vec::new();
+    for (i, t) in s.tables.iter().enumerate() {
+        for n in smaller(u64::from(t.columns), 1) {
+            let mut c = s.clone();
+            c.tables[i].columns = n as u32;
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn drop_quirks(s: &Scenario, _: &Violation) -> Vec<Scenario> {
+    (0..s.quirks.len())
+        .map(|i| {
+            let mut out = s.clone();
+            out.quirks.remove(i);
+            out
+        })
+        .collect()
+}
+
+fn default_options(s: &Scenario, _: &Violation) -> Vec<Scenario> {
+    let mut out = Vec::new();
+    let o = &s.options;
+    if o.max_concurrent_table_shards.is_some() {
+        let mut c = s.clone();
+        c.options.max_concurrent_table_shards = None;
+        out.push(c);
+    }
+    if o.max_concurrent_streams_per_table_shard.is_some() {
+        let mut c = s.clone();
+        c.options.max_concurrent_streams_per_table_shard = None;
+        out.push(c);
+    }
+    if o.session_ttl.is_some() {
+        let mut c = s.clone();
+        c.options.session_ttl = None;
+        out.push(c);
+    }
+    out
+}
+
+fn lower_rates(s: &Scenario, _: &Violation) -> Vec<Scenario> {
+    let mut out = Vec::new();
+    let w = &s.workload;
+    for n in smaller(u64::from(w.rows_per_second), 0) {
+        let mut c = s.clone();
+        c.workload.rows_per_second = n as u32;
+        out.push(c);
+    }
+    for n in smaller(u64::from(w.upserts_per_second), 0) {
+        let mut c = s.clone();
+        c.workload.upserts_per_second = n as u32;
+        out.push(c);
+    }
+    if w.late.num > 0 {
+        let mut c = s.clone();
+        c.workload.late = Ratio::NEVER;
+        out.push(c);
+    }
+    for n in smaller(u64::from(w.late_max_days), 1) {
+        let mut c = s.clone();
+        c.workload.late_max_days = n as u32;
+        out.push(c);
+    }
+    for n in smaller(u64::from(w.dimension_keys), 1) {
+        let mut c = s.clone();
+        c.workload.dimension_keys = n as u32;
+        out.push(c);
+    }
+    out
+}
+
+fn earlier_steps(s: &Scenario, _: &Violation) -> Vec<Scenario> {
+    let mut out = Vec::new();
+    for (i, st) in s.steps.iter().enumerate() {
+        let at = st.get_ref().at;
+        // Whole seconds, so that the file states exactly what ran.
+        for earlier in [Duration::ZERO, Duration::from_secs(at.as_secs() / 2)] {
+            if earlier < at {
+                let mut c = s.clone();
+                c.steps[i] = step(earlier, st.get_ref().action.clone());
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smaller_counts_are_distinct_and_in_range() {
+        assert_eq!(smaller(8, 1), [1, 4, 7]);
+        assert_eq!(smaller(2, 1), [1]);
+        assert!(smaller(1, 1).is_empty());
+        assert_eq!(smaller(20, 0), [0, 10, 19]);
+    }
+
+    #[test]
+    fn dropping_a_node_renumbers_the_later_ones_and_drops_its_steps() {
+        let rename = |n: NodeId| match n.0.cmp(&2) {
+            std::cmp::Ordering::Less => Some(n),
+            std::cmp::Ordering::Equal => None,
+            std::cmp::Ordering::Greater => Some(NodeId(n.0 - 1)),
+        };
+        let replace = Action::ReplaceNode {
+            old: NodeName(NodeId(1)),
+            new: NodeName(NodeId(4)),
+        };
+        assert_eq!(
+            map_nodes(&replace, &rename),
+            Some(Action::ReplaceNode {
+                old: NodeName(NodeId(1)),
+                new: NodeName(NodeId(3)),
+            })
+        );
+        let retry = Action::Retry {
+            node: NodeName(NodeId(2)),
+        };
+        assert_eq!(map_nodes(&retry, &rename), None);
+    }
+}
