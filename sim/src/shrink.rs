@@ -272,15 +272,30 @@ fn cut_duration(s: &Scenario, v: &Violation) -> Vec<Scenario> {
         // would fail for the trivial reason that nothing had time to finish.
         return Vec::new();
     }
-    // The run stops within a second after a violation: nothing later mattered.
-    let secs = v.at.elapsed().as_secs() + 2;
-    let d = Duration::from_secs(secs);
-    if d >= s.duration {
-        return Vec::new();
+    let mut out = Vec::new();
+    // The run stops within a second after a violation seen mid-run: nothing
+    // later mattered.
+    let just_past = Duration::from_secs(v.at.elapsed().as_secs() + 2);
+    if just_past < s.duration {
+        let mut c = with_steps(s, |_, st| st.at <= just_past);
+        c.duration = just_past;
+        out.push(c);
     }
-    let mut out = with_steps(s, |_, st| st.at <= d);
-    out.duration = d;
-    vec![out]
+    // A violation seen at the end (end-state checks): halve the time after
+    // the last step (whole seconds).
+    let last = s
+        .steps
+        .iter()
+        .map(|st| st.get_ref().at)
+        .max()
+        .unwrap_or_default();
+    let tail = s.duration.saturating_sub(last).as_secs();
+    if tail >= 2 {
+        let mut c = s.clone();
+        c.duration = last + Duration::from_secs(tail / 2);
+        out.push(c);
+    }
+    out
 }
 
 fn drop_steps(s: &Scenario, _: &Violation) -> Vec<Scenario> {
