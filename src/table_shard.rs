@@ -240,6 +240,7 @@ impl<E: Env> TableShard<E> {
                 self.replay_from_upstream.set(true);
             }
             self.needs_peer_copy.set(false);
+            tracing::info!(table = %self.id.table, shard = %self.id.shard, "peer_copy_flag_cleared");
         }
         // Step 5.
         self.store

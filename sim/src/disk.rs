@@ -6,8 +6,11 @@
 //! syncs each update. Every operation is a scheduling point (it yields once),
 //! so other tasks can run between any two disk steps, as with a real disk.
 //!
-//! Not modelled here: faults (EIO, ENOSPC, torn writes, corruption) — those
-//! are injected by the fault plan on top of this model.
+//! Faults come from the world's fault plan ([`DiskFaults`]): I/O errors,
+//! a full disk, failed syncs, torn writes at a crash
+//! ([`NodeDisk::crash_torn`]) and silent corruption ([`NodeDisk::corrupt`]),
+//! which a read reports as [`DiskError::Corrupt`] only when the disk keeps
+//! checksums. Not modelled: faults of the metastore.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -18,6 +21,8 @@ use shardboot::model::{FileKey, MetaWrite, ShardMeta};
 use shardboot::types::TableShardId;
 
 use crate::executor::yield_now;
+use crate::faults::DiskFaults;
+use crate::rng::SimRng;
 
 /// A file's bytes and the prefix of history that survives a crash.
 #[derive(Debug, Default)]
@@ -25,6 +30,8 @@ struct Inode {
     data: Vec<u8>,
     /// Content as of the last sync; `None` if never synced.
     durable: Option<Vec<u8>>,
+    /// Silently corrupted since it was last written from the start.
+    corrupt: bool,
 }
 
 #[derive(Debug, Default)]
@@ -36,14 +43,30 @@ struct Files {
     deleted_total: u64,
 }
 
+/// Metastore writes in the order applied.
+type MetaLog = Vec<(TableShardId, MetaWrite)>;
+
 /// One node's disk. Cloning shares it.
 #[derive(Clone, Debug, Default)]
 pub struct NodeDisk {
     files: Rc<RefCell<Files>>,
     meta: Rc<RefCell<BTreeMap<TableShardId, ShardMeta>>>,
+    /// Metastore writes in the order applied, once recording was asked for
+    /// ([`NodeDisk::record_meta_writes`]); off by default so long runs do not
+    /// keep every commit-offset update.
+    meta_log: Rc<RefCell<Option<MetaLog>>>,
+    faults: DiskFaults,
 }
 
 impl NodeDisk {
+    /// An empty disk that meets the faults of `faults`.
+    pub fn with_faults(faults: DiskFaults) -> NodeDisk {
+        NodeDisk {
+            faults,
+            ..NodeDisk::default()
+        }
+    }
+
     /// Lose everything not synced: never-synced files vanish, others fall
     /// back to their last synced content. The metastore is kept.
     pub fn crash(&self) {
@@ -60,6 +83,57 @@ impl NodeDisk {
         });
     }
 
+    /// A crash that tears unsynced writes: each file with unsynced data
+    /// keeps a random prefix (from `rng`) of what was written since its
+    /// last sync over its durable content; a never-synced file that keeps
+    /// nothing vanishes. The metastore is kept.
+    pub fn crash_torn(&self, rng: &mut SimRng) {
+        let mut files = self.files.borrow_mut();
+        let mut vanished = Vec::new();
+        for (key, inode) in &files.files {
+            let mut i = inode.borrow_mut();
+            if i.durable.as_ref() == Some(&i.data) {
+                continue;
+            }
+            let kept = rng.below(i.data.len() as u64 + 1) as usize;
+            let mut torn = i.data[..kept].to_vec();
+            if let Some(old) = i.durable.as_ref().and_then(|d| d.get(kept..)) {
+                torn.extend_from_slice(old);
+            }
+            tracing::info!(target: "sim::fault", kind = "torn_write", file = ?key, kept,
+                written = i.data.len(), "fault_injected");
+            if i.durable.is_none() && torn.is_empty() {
+                vanished.push(key.clone());
+            } else {
+                i.data = torn.clone();
+                i.durable = Some(torn);
+            }
+        }
+        for key in vanished {
+            files.files.remove(&key);
+        }
+    }
+
+    /// Flip the bits of `mask` in byte `at` of a file, on disk and in what
+    /// reads return, and mark it corrupted (silent corruption). False if
+    /// there is no such byte.
+    pub fn corrupt(&self, key: &FileKey, at: usize, mask: u8) -> bool {
+        let files = self.files.borrow();
+        let Some(inode) = files.files.get(key) else {
+            return false;
+        };
+        let mut i = inode.borrow_mut();
+        let Some(byte) = i.data.get_mut(at) else {
+            return false;
+        };
+        *byte ^= mask;
+        if let Some(b) = i.durable.as_mut().and_then(|d| d.get_mut(at)) {
+            *b ^= mask;
+        }
+        i.corrupt = true;
+        true
+    }
+
     /// The current content of a file (what a read returns now).
     pub fn contents(&self, key: &FileKey) -> Option<Vec<u8>> {
         let files = self.files.borrow();
@@ -74,6 +148,24 @@ impl NodeDisk {
     /// The metastore's content for a table shard (default if never written).
     pub fn meta(&self, shard: &TableShardId) -> ShardMeta {
         self.meta.borrow().get(shard).cloned().unwrap_or_default()
+    }
+
+    /// Start recording every metastore write from now on (tests that pin
+    /// the order in which the code under test writes metadata).
+    pub fn record_meta_writes(&self) {
+        self.meta_log.borrow_mut().get_or_insert_with(Vec::new);
+    }
+
+    /// The metastore writes to `shard` recorded since
+    /// [`NodeDisk::record_meta_writes`], oldest first (empty if not recording).
+    pub fn meta_writes(&self, shard: &TableShardId) -> Vec<MetaWrite> {
+        self.meta_log
+            .borrow()
+            .iter()
+            .flatten()
+            .filter(|(s, _)| s == shard)
+            .map(|(_, w)| w.clone())
+            .collect()
     }
 
     /// Replace a file's content with a corrupted copy (planted defects in
@@ -113,18 +205,37 @@ impl Disk for NodeDisk {
         );
         let pos = match mode {
             OpenMode::Truncate => {
-                inode.borrow_mut().data.clear();
+                let mut i = inode.borrow_mut();
+                i.data.clear();
+                i.corrupt = false;
                 0
             }
             OpenMode::Overwrite => 0,
             OpenMode::Append => inode.borrow().data.len(),
         };
-        Ok(SimFile { inode, pos })
+        Ok(SimFile {
+            inode,
+            pos,
+            key: key.clone(),
+            faults: self.faults.clone(),
+        })
     }
 
     async fn read(&self, key: &FileKey) -> Result<Vec<u8>, DiskError> {
         yield_now().await;
-        self.contents(key).ok_or(DiskError::NotFound)
+        let data = self.contents(key).ok_or(DiskError::NotFound)?;
+        if let Some(e) = self.faults.read_error(key) {
+            return Err(e);
+        }
+        let corrupt = || {
+            let files = self.files.borrow();
+            files.files.get(key).is_some_and(|i| i.borrow().corrupt)
+        };
+        if self.faults.checksums() && corrupt() {
+            tracing::debug!(target: "sim::disk", file = ?key, "checksum_mismatch_found");
+            return Err(DiskError::Corrupt);
+        }
+        Ok(data)
     }
 
     fn list(&self, shard: &TableShardId) -> Vec<FileKey> {
@@ -164,10 +275,16 @@ impl Disk for NodeDisk {
 pub struct SimFile {
     inode: Rc<RefCell<Inode>>,
     pos: usize,
+    key: FileKey,
+    faults: DiskFaults,
 }
 
 impl WriteFile for SimFile {
     async fn write(&mut self, data: &[u8]) -> Result<(), DiskError> {
+        if let Some(e) = self.faults.write_error(&self.key) {
+            yield_now().await;
+            return Err(e);
+        }
         {
             let mut inode = self.inode.borrow_mut();
             let end = self.pos + data.len();
@@ -183,6 +300,9 @@ impl WriteFile for SimFile {
 
     async fn sync(&mut self) -> Result<(), DiskError> {
         yield_now().await;
+        if let Some(e) = self.faults.sync_error(&self.key) {
+            return Err(e);
+        }
         let mut i = self.inode.borrow_mut();
         i.durable = Some(i.data.clone());
         Ok(())
@@ -197,6 +317,9 @@ impl MetaStore for NodeDisk {
 
     async fn write(&self, shard: &TableShardId, update: MetaWrite) -> Result<(), MetaError> {
         yield_now().await;
+        if let Some(log) = self.meta_log.borrow_mut().as_mut() {
+            log.push((shard.clone(), update.clone()));
+        }
         self.meta
             .borrow_mut()
             .entry(shard.clone())

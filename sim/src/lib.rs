@@ -6,7 +6,8 @@
 //! [`timers`], [`time`], [`rng`], [`sync`] (mailboxes), [`trace`] (event
 //! capture and trace hash); the world: [`world`] (hosts and the seams),
 //! [`disk`], [`net`], [`clock`], [`topology`] (placement service),
-//! [`upstream`] (log and workload); [`scenario`] (the TOML format);
+//! [`upstream`] (log and workload), [`faults`] (fault injection and its
+//! atlas); [`scenario`] (the TOML format);
 //! [`demo`] (the built-in demo workload).
 
 pub mod artifact;
@@ -15,6 +16,8 @@ pub mod demo;
 pub mod determinism;
 pub mod disk;
 pub mod executor;
+pub mod listings;
+pub mod faults;
 pub mod net;
 pub mod oracle;
 pub mod randomise;
@@ -24,6 +27,7 @@ pub mod run;
 pub mod scenario;
 pub mod shrink;
 pub mod sim;
+pub mod summary;
 pub mod swarm;
 pub mod sync;
 pub mod time;

@@ -6,14 +6,17 @@
 //! scenario `expect`s, snapshots and the shrinker match on, and says where
 //! and when it first held: node, table shard, virtual time, trace index.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use shardboot::model::TableSchema;
 use shardboot::placement::Placement;
 use shardboot::store::HeldRows;
-use shardboot::types::{Day, NodeId, Offset, ShardId, ShardState, TableKind, TableShardId};
+use shardboot::types::{
+    Day, NodeId, Offset, SessionId, ShardId, ShardState, TableKind, TableShardId,
+};
 
+use crate::listings::Listings;
 use crate::time::VirtualTime;
 use crate::trace::TraceEvent;
 use crate::upstream::Upstream;
@@ -33,17 +36,31 @@ pub enum ViolationKind {
     /// A copy source was this host, an `Initializing` replica, or a host not
     /// in the bootstrap's placement snapshot.
     BadSource,
+    /// The needs-peer-copy flag was cleared before every vector party of the
+    /// copy was written and synced.
+    PeerCopyFlagClearedEarly,
+    /// A replica was marked `Available` while one of its fact table shards
+    /// (or, Q13 off, dimension tables) was not `Bootstrapped`.
+    PrematureAvailable,
+    /// A shard with data had no `Available`/`Leaving` replica holding it.
+    NoReplicaHoldsData,
+    /// A file was deleted while a copy session that listed it was open.
+    FileDeletedUnderSession,
     /// Liveness: the cluster did not converge by the end of the run.
     Liveness,
 }
 
 impl ViolationKind {
-    pub const ALL: [ViolationKind; 6] = [
+    pub const ALL: [ViolationKind; 10] = [
         ViolationKind::DataLoss,
         ViolationKind::PhantomData,
         ViolationKind::BootstrapState,
         ViolationKind::ConcurrentBootstrap,
         ViolationKind::BadSource,
+        ViolationKind::PeerCopyFlagClearedEarly,
+        ViolationKind::PrematureAvailable,
+        ViolationKind::NoReplicaHoldsData,
+        ViolationKind::FileDeletedUnderSession,
         ViolationKind::Liveness,
     ];
 
@@ -55,8 +72,17 @@ impl ViolationKind {
             ViolationKind::BootstrapState => "bootstrap-state",
             ViolationKind::ConcurrentBootstrap => "concurrent-bootstrap",
             ViolationKind::BadSource => "bad-source",
+            ViolationKind::PeerCopyFlagClearedEarly => "peer-copy-flag-cleared-early",
+            ViolationKind::PrematureAvailable => "premature-available",
+            ViolationKind::NoReplicaHoldsData => "no-replica-holds-data",
+            ViolationKind::FileDeletedUnderSession => "file-deleted-under-session",
             ViolationKind::Liveness => "liveness",
         }
+    }
+
+    /// The kind with this stable name.
+    pub fn from_name(name: &str) -> Option<ViolationKind> {
+        ViolationKind::ALL.into_iter().find(|k| k.name() == name)
     }
 
     /// Safety ("never") as opposed to liveness ("eventually").
@@ -103,10 +129,31 @@ enum Tracked {
     Bootstrapped,
 }
 
+/// What the oracle knows of the peer copy in progress on one table shard.
+#[derive(Clone, Debug, Default)]
+struct CopyProgress {
+    /// Vector parties the copy's plan lists (from `peer_metadata_fetched`).
+    planned: usize,
+    /// Distinct (batch, column) written and synced since the plan.
+    done: BTreeSet<(String, String)>,
+}
+
 /// The oracle of one run.
 #[derive(Default)]
 pub struct Oracle {
+    /// Table kinds by name (which table shards a shard's availability
+    /// depends on).
+    tables: BTreeMap<String, TableKind>,
+    /// Quirk Q13 on: availability does not wait for dimension tables.
+    dimensions_exempt: bool,
+    /// What each copy session was told (shared with the network).
+    listings: Listings,
+    /// Open copy sessions per source host: session id → table shard.
+    sessions: BTreeMap<(NodeId, String), TableShardId>,
     states: BTreeMap<(NodeId, TableShardId), Tracked>,
+    copies: BTreeMap<(NodeId, TableShardId), CopyProgress>,
+    /// The last bootstrap error per table shard (for liveness reports).
+    last_errors: BTreeMap<(NodeId, TableShardId), String>,
     /// Every published placement, by version (to check copy sources against
     /// the snapshot a bootstrap used).
     placements: BTreeMap<u64, Placement>,
@@ -119,16 +166,40 @@ fn event_shard(ev: &TraceEvent) -> Option<TableShardId> {
     Some(TableShardId::new(table, ShardId(shard)))
 }
 
-/// Parse `[NodeId(2), NodeId(3)]`-style or `[n2, n3]`-style host lists.
-fn parse_hosts(s: &str) -> Vec<NodeId> {
+/// Parse `n3`.
+fn parse_node(s: &str) -> Option<NodeId> {
+    s.strip_prefix('n')?.parse().ok().map(NodeId)
+}
+
+/// Every number in `s`: `[NodeId(2), NodeId(3)]` → 2, 3; `s14` → 14.
+fn parse_numbers(s: &str) -> Vec<u32> {
     s.split(|c: char| !c.is_ascii_digit())
         .filter(|t| !t.is_empty())
         .filter_map(|t| t.parse().ok())
-        .map(NodeId)
         .collect()
 }
 
+/// Parse `[NodeId(2), NodeId(3)]`-style or `[n2, n3]`-style host lists.
+fn parse_hosts(s: &str) -> Vec<NodeId> {
+    parse_numbers(s).into_iter().map(NodeId).collect()
+}
+
 impl Oracle {
+    /// The oracle of a run over `tables`, reading session listings from
+    /// `listings`; `dimensions_exempt` is quirk Q13.
+    pub fn new(
+        tables: BTreeMap<String, TableKind>,
+        dimensions_exempt: bool,
+        listings: Listings,
+    ) -> Oracle {
+        Oracle {
+            tables,
+            dimensions_exempt,
+            listings,
+            ..Oracle::default()
+        }
+    }
+
     /// The first violation seen, if any.
     pub fn violation(&self) -> Option<&Violation> {
         self.violation.as_ref()
@@ -148,12 +219,37 @@ impl Oracle {
     }
 
     /// A node restarted: every table shard starts NotStarted.
-    pub fn node_restarted(&mut self, node: NodeId) {
+    fn node_restarted(&mut self, node: NodeId) {
         self.states.retain(|(n, _), _| *n != node);
+        self.copies.retain(|(n, _), _| *n != node);
+    }
+
+    /// The last bootstrap error of a table shard, if it failed.
+    pub fn last_error(&self, node: NodeId, shard: &TableShardId) -> Option<&str> {
+        self.last_errors.get(&(node, shard.clone())).map(String::as_str)
     }
 
     /// Check one trace event (continuous safety checks).
     pub fn observe(&mut self, ev: &TraceEvent) {
+        match ev.name.as_str() {
+            // Probes in the world report what they saw at once, as events.
+            "invariant_violated" => return self.probe_report(ev),
+            "shards_marked_available" => return self.check_availability(ev),
+            "file_deleted" => return self.check_deletion(ev),
+            "session_removed" => {
+                if let (Some(n), Some(id)) = (ev.node, ev.field("session")) {
+                    self.sessions.remove(&(n, id.to_string()));
+                }
+                return;
+            }
+            "node_restarted" | "node_crashed" => {
+                if let Some(n) = ev.field("node").and_then(parse_node) {
+                    self.node_restarted(n);
+                }
+                return;
+            }
+            _ => {}
+        }
         let (Some(node), Some(shard)) = (ev.node, event_shard(ev)) else {
             return;
         };
@@ -187,6 +283,9 @@ impl Oracle {
                 self.states.insert(key, Tracked::Bootstrapping);
             }
             "bootstrap_finished" | "bootstrap_failed" => {
+                if let Some(e) = ev.field("error") {
+                    self.last_errors.insert(key.clone(), e.to_string());
+                }
                 if state != Tracked::Bootstrapping {
                     self.report(violation(
                         ViolationKind::BootstrapState,
@@ -200,12 +299,124 @@ impl Oracle {
                 };
                 self.states.insert(key, next);
             }
+            "session_started" => {
+                if let Some(id) = ev.field("session") {
+                    self.sessions.insert((node, id.to_string()), shard.clone());
+                }
+            }
             "table_shard_removed" => {
                 self.states.remove(&key);
+                self.copies.remove(&key);
             }
             "copy_sources_chosen" => self.check_sources(ev, node, &shard, violation),
+            "peer_metadata_fetched" => {
+                let planned = ev.field("vector_parties").and_then(|v| v.parse().ok()).unwrap_or(0);
+                self.copies.insert(key, CopyProgress { planned, done: BTreeSet::new() });
+            }
+            "vector_party_copied" => {
+                if let (Some(b), Some(c)) = (ev.field("batch"), ev.field("column")) {
+                    let progress = self.copies.entry(key).or_default();
+                    progress.done.insert((b.to_string(), c.to_string()));
+                }
+            }
+            "peer_copy_flag_cleared" => {
+                // A skipped copy (no source) plans nothing and copies nothing.
+                let progress = self.copies.remove(&key).unwrap_or_default();
+                if progress.done.len() < progress.planned {
+                    self.report(violation(
+                        ViolationKind::PeerCopyFlagClearedEarly,
+                        format!(
+                            "needs-peer-copy cleared with {} of {} vector parties written",
+                            progress.done.len(),
+                            progress.planned
+                        ),
+                    ));
+                }
+            }
             _ => {}
         }
+    }
+
+    /// `node` had `shards` marked Available: each must have every fact table
+    /// shard (and, Q13 off, every dimension table) Bootstrapped there.
+    fn check_availability(&mut self, ev: &TraceEvent) {
+        let Some(node) = ev.field("node").and_then(parse_node) else {
+            return;
+        };
+        let shards: Vec<ShardId> = ev
+            .field("shards")
+            .map(|s| parse_numbers(s).into_iter().map(ShardId).collect())
+            .unwrap_or_default();
+        for shard in shards {
+            let needed = self.tables.iter().filter_map(|(name, kind)| match kind {
+                TableKind::Fact => Some(TableShardId::new(name.clone(), shard)),
+                TableKind::Dimension if !self.dimensions_exempt => {
+                    Some(TableShardId::new(name.clone(), ShardId::DIMENSION))
+                }
+                TableKind::Dimension => None,
+            });
+            let missing: Vec<String> = needed
+                .filter(|id| self.states.get(&(node, id.clone())) != Some(&Tracked::Bootstrapped))
+                .map(|id| id.to_string())
+                .collect();
+            if !missing.is_empty() {
+                self.report(Violation {
+                    kind: ViolationKind::PrematureAvailable,
+                    node: Some(node),
+                    shard: None,
+                    at: ev.time,
+                    trace_index: Some(ev.index),
+                    detail: format!(
+                        "shard {shard} marked Available while {} not Bootstrapped",
+                        missing.join(", ")
+                    ),
+                });
+                return;
+            }
+        }
+    }
+
+    /// A file was deleted on `ev.node`: no open session there may have been
+    /// told about it.
+    fn check_deletion(&mut self, ev: &TraceEvent) {
+        let (Some(node), Some(file)) = (ev.node, ev.field("file")) else {
+            return;
+        };
+        let holder = self
+            .sessions
+            .iter()
+            .filter(|((n, _), _)| *n == node)
+            .find(|((_, id), _)| {
+                parse_numbers(id)
+                    .first()
+                    .is_some_and(|n| self.listings.listed(node, SessionId(u64::from(*n)), file))
+            });
+        if let Some(((_, id), shard)) = holder {
+            let v = Violation {
+                kind: ViolationKind::FileDeletedUnderSession,
+                node: Some(node),
+                shard: Some(shard.clone()),
+                at: ev.time,
+                trace_index: Some(ev.index),
+                detail: format!("{file} deleted while session {id}, which listed it, was open"),
+            };
+            self.report(v);
+        }
+    }
+
+    /// An `invariant_violated` event from a probe in the world.
+    fn probe_report(&mut self, ev: &TraceEvent) {
+        let Some(kind) = ev.field("violation").and_then(ViolationKind::from_name) else {
+            return;
+        };
+        self.report(Violation {
+            kind,
+            node: ev.node.or_else(|| ev.field("node").and_then(parse_node)),
+            shard: event_shard(ev),
+            at: ev.time,
+            trace_index: Some(ev.index),
+            detail: ev.field("detail").unwrap_or_default().to_string(),
+        });
     }
 
     fn check_sources(
@@ -435,5 +646,56 @@ mod tests {
             &[("sources", "[NodeId(1)]"), ("view", "4")],
         ));
         assert!(o.violation().unwrap().detail.contains("itself"));
+    }
+
+    #[test]
+    fn clearing_the_copy_flag_before_every_vector_party_is_written_is_reported() {
+        let mut o = Oracle::default();
+        o.observe(&ev(0, 4, "peer_metadata_fetched", &[("vector_parties", "2")]));
+        o.observe(&ev(1, 4, "vector_party_copied", &[("batch", "7"), ("column", "0")]));
+        o.observe(&ev(2, 4, "vector_party_copied", &[("batch", "7"), ("column", "0")]));
+        o.observe(&ev(3, 4, "peer_copy_flag_cleared", &[]));
+        let v = o.violation().unwrap();
+        assert_eq!(v.kind, ViolationKind::PeerCopyFlagClearedEarly);
+        assert!(v.detail.contains("1 of 2"), "{v}");
+        let mut o = Oracle::default();
+        o.observe(&ev(0, 4, "peer_metadata_fetched", &[("vector_parties", "1")]));
+        o.observe(&ev(1, 4, "vector_party_copied", &[("batch", "7"), ("column", "0")]));
+        o.observe(&ev(2, 4, "peer_copy_flag_cleared", &[]));
+        assert_eq!(o.violation(), None);
+    }
+
+    #[test]
+    fn probe_events_become_violations_with_their_trace_index() {
+        let mut o = Oracle::default();
+        o.observe(&ev(
+            9,
+            2,
+            "invariant_violated",
+            &[("violation", "file-deleted-under-session"), ("detail", "batch 3 col 1")],
+        ));
+        let v = o.violation().unwrap();
+        assert_eq!(v.kind, ViolationKind::FileDeletedUnderSession);
+        assert_eq!((v.node, v.trace_index), (Some(NodeId(2)), Some(9)));
+        assert!(v.to_string().starts_with("file-deleted-under-session: n2 trips/1 at"));
+    }
+
+    #[test]
+    fn a_restart_forgets_the_nodes_bootstrap_states() {
+        let mut o = Oracle::default();
+        o.observe(&ev(0, 1, "bootstrap_started", &[]));
+        let mut restart = ev(1, 1, "node_restarted", &[("node", "n1")]);
+        restart.fields.clear();
+        restart.fields.push(("node", "n1".into()));
+        o.observe(&restart);
+        o.observe(&ev(2, 1, "bootstrap_started", &[]));
+        assert_eq!(o.violation(), None);
+    }
+
+    #[test]
+    fn every_violation_name_round_trips() {
+        for k in ViolationKind::ALL {
+            assert_eq!(ViolationKind::from_name(k.name()), Some(k));
+        }
     }
 }

@@ -13,16 +13,18 @@ use std::time::Duration;
 use shardboot::datanode::DataNode;
 use shardboot::env::{Cluster, DiskError, Env};
 use shardboot::table_shard::{BootstrapError, BootstrapState};
-use shardboot::types::{NodeId, ShardId, TableShardId};
+use shardboot::quirks::Quirk;
+use shardboot::types::{NodeId, ShardId, ShardState, TableShardId};
 
+use crate::faults;
 use crate::executor::{self, RunEnd, Scheduler, Stats};
 use crate::oracle::{EndState, Oracle, ReplicaState, Violation, ViolationKind};
-use crate::scenario::{Action, Expect, Scenario, Step};
+use crate::scenario::{Action, Expect, KindSpec, Scenario, Step};
 use crate::sim::Sim;
 use crate::time::VirtualTime;
 use crate::topology::PlacementService;
 use crate::trace::{Keep, Recorder, Trace, TraceEvent};
-use crate::world::{Defect, SimEnv};
+use crate::world::{Defect, SimEnv, WorldRef};
 
 /// How to run.
 #[derive(Clone, Copy, Debug)]
@@ -132,9 +134,19 @@ impl<'a> Run<'a> {
         if let Some(d) = opts.defect {
             sim.world().plant(d);
         }
+        let tables = scenario
+            .tables
+            .iter()
+            .map(|t| (t.name.clone(), t.schema().kind))
+            .collect();
+        let oracle = Oracle::new(
+            tables,
+            scenario.quirk_set().on(Quirk::Q13),
+            sim.world().listings.clone(),
+        );
         Run {
             sim,
-            oracle: Rc::default(),
+            oracle: Rc::new(RefCell::new(oracle)),
             scenario,
             seen_version: 0,
         }
@@ -144,13 +156,37 @@ impl<'a> Run<'a> {
         self.sim.start_all_nodes();
         self.spawn_steps();
         let until = VirtualTime::ZERO + self.scenario.duration;
+        let liveness = self.scenario.liveness.map(|l| {
+            let heal = VirtualTime::ZERO + l.heal_at;
+            (heal, heal + l.within)
+        });
+        let mut healed = false;
         let outcome = loop {
             let end = self
                 .sim
                 .run_until_bounded((self.sim.now() + SLICE).min(until), max_polls);
             self.observe(recorder.take_new());
+            self.sim.enter(|| self.check_replicas_hold_data());
+            self.observe(recorder.take_new());
             if let Some(v) = self.oracle.borrow().violation() {
                 break Outcome::Violation(v.clone());
+            }
+            if let Some((heal, deadline)) = liveness {
+                let now = self.sim.now();
+                if !healed && now >= heal {
+                    healed = true;
+                    self.sim.enter(|| {
+                        tracing::info!(target: "sim::run", "liveness_phase_started");
+                    });
+                    self.sim.heal_faults();
+                }
+                if healed && self.sim.enter(|| self.converged()) {
+                    self.sim.enter(|| tracing::info!(target: "sim::run", "cluster_converged"));
+                    break self.sim.enter(|| self.end_state());
+                }
+                if healed && now >= deadline {
+                    break Outcome::Violation(self.sim.enter(|| self.stuck(deadline)));
+                }
             }
             match end {
                 RunEnd::TimeLimit if self.sim.now() < until => continue,
@@ -207,10 +243,86 @@ impl<'a> Run<'a> {
             let world = self.sim.world().placement.clone();
             let nodes = self.sim.nodes();
             let oracle = self.oracle.clone();
+            let handle = self.sim.world().handle();
             self.sim.spawn("step", None, async move {
                 executor::sleep_until(VirtualTime::ZERO + step.at).await;
-                apply_step(&step.action, &world, &nodes, &oracle).await;
+                apply_step(&step.action, &world, &nodes, &oracle, &handle).await;
             });
+        }
+    }
+
+    /// Every replica the placement assigns is `Available` and every table
+    /// shard of every running node is bootstrapped.
+    fn converged(&self) -> bool {
+        let world = self.sim.world();
+        world.placement.settled()
+            && self.sim.nodes().borrow().values().all(|dn| {
+                dn.table_shards()
+                    .iter()
+                    .all(|ts| ts.state() == BootstrapState::Bootstrapped)
+            })
+    }
+
+    /// The liveness violation at `deadline`: what is still stuck, and why.
+    fn stuck(&self, deadline: VirtualTime) -> Violation {
+        let world = self.sim.world();
+        let mut stuck = Vec::new();
+        for (shard, replicas) in &world.placement.view().placement.shards {
+            for (node, state) in replicas {
+                if *state != ShardState::Available {
+                    stuck.push(format!("{node} shard {shard} is {state}"));
+                }
+            }
+        }
+        let oracle = self.oracle.borrow();
+        for (node, dn) in self.sim.nodes().borrow().iter() {
+            for ts in dn.table_shards() {
+                if ts.state() != BootstrapState::Bootstrapped {
+                    let why = oracle.last_error(*node, ts.id()).unwrap_or("no error yet");
+                    stuck.push(format!(
+                        "{node} {} {:?} at stage {} (last error: {why})",
+                        ts.id(),
+                        ts.state(),
+                        ts.details().stage()
+                    ));
+                }
+            }
+        }
+        Violation {
+            kind: ViolationKind::Liveness,
+            node: None,
+            shard: None,
+            at: deadline,
+            trace_index: None,
+            detail: format!("not converged after the heal: {}", stuck.join("; ")),
+        }
+    }
+
+    /// Every shard whose tables have data upstream keeps at least one
+    /// `Available`/`Leaving` replica whose disk holds it (durable commit
+    /// offset past zero). Reported as a probe event so it gets a trace index.
+    fn check_replicas_hold_data(&self) {
+        let world = self.sim.world();
+        let view = world.placement.view();
+        for (shard, replicas) in &view.placement.shards {
+            for table in self.scenario.tables.iter().filter(|t| t.kind == KindSpec::Fact) {
+                let id = TableShardId::new(table.name.clone(), *shard);
+                if world.upstream.head(&id).0 == 0 {
+                    continue;
+                }
+                let holders = replicas
+                    .iter()
+                    .filter(|(_, s)| matches!(s, ShardState::Available | ShardState::Leaving))
+                    .filter(|(n, _)| world.hosts[n].disk.meta(&id).commit_offset.0 > 0)
+                    .count();
+                if holders == 0 {
+                    tracing::warn!(target: "sim::oracle", violation = "no-replica-holds-data",
+                        table = %id.table, shard = %id.shard,
+                        detail = "no Available or Leaving replica has any of its rows on disk",
+                        "invariant_violated");
+                    return;
+                }
+            }
         }
     }
 
@@ -255,6 +367,7 @@ async fn apply_step(
     placement: &PlacementService,
     nodes: &RefCell<BTreeMap<NodeId, Rc<DataNode<SimEnv>>>>,
     oracle: &RefCell<Oracle>,
+    world: &WorldRef,
 ) {
     tracing::info!(target: "sim::step", action = ?action, "step_started");
     let result = match action {
@@ -276,6 +389,10 @@ async fn apply_step(
             {
                 oracle.borrow_mut().report(v);
             }
+            Ok(())
+        }
+        Action::Fault(fault) => {
+            faults::steps::apply(world, fault);
             Ok(())
         }
     };

@@ -20,6 +20,8 @@ use thiserror::Error;
 use toml::Spanned;
 
 use crate::executor::Scheduler;
+use crate::faults::FaultConfig;
+use crate::faults::steps::FaultAction;
 use crate::net::NetConfig;
 use crate::upstream::Workload;
 use crate::world::Defect;
@@ -47,6 +49,9 @@ pub struct Scenario {
     pub workload: Workload,
     #[serde(default)]
     pub network: NetConfig,
+    /// Random faults the seed draws from (`[faults]`); default none.
+    #[serde(default, skip_serializing_if = "FaultConfig::is_off")]
+    pub faults: FaultConfig,
     #[serde(default)]
     pub options: OptionsSpec,
     #[serde(default, rename = "step")]
@@ -67,6 +72,11 @@ pub struct Scenario {
     /// that spins without letting virtual time advance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_polls: Option<u64>,
+    /// The liveness phase (after TigerBeetle's VOPR): at `heal_at` every
+    /// fault stops and heals; then the cluster must converge within
+    /// `within`. Absent: convergence is checked at the end of the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liveness: Option<LivenessSpec>,
     /// How a recorded run is reproduced: set in failure artifacts and
     /// regression files (`[replay]`), absent in hand-written scenarios.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -111,6 +121,18 @@ mod scheduler_name {
             ))),
         }
     }
+}
+
+/// When faults stop and how long convergence may take afterwards.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LivenessSpec {
+    /// From the start of the run.
+    #[serde(with = "duration")]
+    pub heal_at: Duration,
+    /// Virtual-time bound for convergence after `heal_at`.
+    #[serde(with = "duration")]
+    pub within: Duration,
 }
 
 /// What the run must give.
@@ -241,17 +263,30 @@ pub struct OptionsSpec {
 }
 
 /// An operator action at a virtual time.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Step {
     /// When, from the start of the run.
-    #[serde(with = "duration")]
     pub at: Duration,
-    #[serde(flatten)]
     pub action: Action,
 }
 
+/// By hand, as the action's fields next to `at` (a fault step's own).
+impl Serialize for Step {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::Error;
+        let mut table = match &self.action {
+            Action::Fault(f) => toml::Table::try_from(f),
+            other => toml::Table::try_from(other),
+        }
+        .map_err(S::Error::custom)?;
+        table.insert("at".into(), duration::format(self.at).into());
+        table.serialize(s)
+    }
+}
+
 /// By hand: serde's `flatten` cannot reject unknown fields, so `at` is taken
-/// out first and the rest must be exactly one [`Action`].
+/// out first and the rest must be exactly one [`Action`] (a fault step is
+/// told apart by its `do`).
 impl<'de> Deserialize<'de> for Step {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use serde::de::Error;
@@ -263,8 +298,17 @@ impl<'de> Deserialize<'de> for Step {
             .as_str()
             .ok_or_else(|| D::Error::custom("`at` must be a duration such as \"10m\""))
             .and_then(|s| duration::parse(s).map_err(D::Error::custom))?;
-        let action = Action::deserialize(toml::Value::Table(table))
-            .map_err(|e| D::Error::custom(e.message()))?;
+        let fault = table
+            .get("do")
+            .and_then(toml::Value::as_str)
+            .is_some_and(|d| FaultAction::NAMES.contains(&d));
+        let value = toml::Value::Table(table);
+        let action = if fault {
+            FaultAction::deserialize(value).map(Action::Fault)
+        } else {
+            Action::deserialize(value)
+        }
+        .map_err(|e| D::Error::custom(e.message()))?;
         Ok(Step { at, action })
     }
 }
@@ -290,6 +334,9 @@ pub enum Action {
         table: String,
         shard: u32,
     },
+    /// A fault step (`partition`, `clock_jump`, ...: see [`FaultAction`]).
+    #[serde(skip)]
+    Fault(FaultAction),
 }
 
 /// A node name as written in a scenario: `n1`, `n2`, ...
@@ -438,6 +485,13 @@ impl Scenario {
                 .parse::<Quirk>()
                 .map_err(|e| invalid(q.span(), "quirks", e.to_string()))?;
         }
+        if let Err(bad) = self.faults.validate() {
+            return Err(invalid(
+                at(&format!("[{}]", bad.section)),
+                bad.field,
+                format!("in [{}]: {}", bad.section, bad.message),
+            ));
+        }
         let all = c.all_nodes();
         let known = |n: &NodeName, span: Range<usize>, field: &str| {
             if all.contains(&n.0) {
@@ -476,6 +530,9 @@ impl Scenario {
                         ));
                     }
                 }
+                Action::Fault(f) => f
+                    .check(&all, |t| names.contains_key(t), c.shards)
+                    .map_err(|(field, message)| invalid(span, field, message))?,
                 Action::BootstrapAgain { node, table, shard } => {
                     known(node, span.clone(), "node")?;
                     if !names.contains_key(table) {
@@ -501,6 +558,15 @@ impl Scenario {
                     "step is after the end of the run (`duration`)".into(),
                 ));
             }
+        }
+        if let Some(l) = &self.liveness
+            && l.heal_at + l.within > self.duration
+        {
+            return Err(invalid(
+                at("[liveness]"),
+                "liveness.within",
+                "heal_at + within must fit in the run's `duration`".into(),
+            ));
         }
         Ok(())
     }

@@ -348,6 +348,7 @@ fn map_nodes(action: &Action, f: &impl Fn(NodeId) -> Option<NodeId>) -> Option<A
         Action::RaiseReplicas { replicas } => Action::RaiseReplicas {
             replicas: *replicas,
         },
+        Action::Fault(step) => Action::Fault(step.map_nodes(f)?),
     })
 }
 

@@ -40,6 +40,7 @@ use shardboot::options::Options;
 use shardboot::types::{Day, NodeId, ShardState};
 
 use crate::clock::TrueClock;
+use crate::faults;
 use crate::executor::{Executor, JoinHandle, Limits, RunEnd, Scheduler, Stats};
 use crate::rng::SimRng;
 use crate::scenario::{InitialState, Scenario};
@@ -98,7 +99,11 @@ impl Sim {
             scenario.network.clone(),
             placement,
             Upstream::default(),
+            &scenario.faults,
         );
+        if scenario.faults.has_episodes() {
+            executor.spawn("fault_driver", None, faults::drive(world.handle()));
+        }
         executor.spawn(
             "workload",
             None,
@@ -123,6 +128,13 @@ impl Sim {
 
     pub fn world(&self) -> &World {
         &self.world
+    }
+
+    /// End every fault now and inject no more random ones (the runner's
+    /// liveness phase calls this at the heal time; see
+    /// [`crate::faults::Faults::heal_all`]).
+    pub fn heal_faults(&self) {
+        self.executor.enter(|| self.world.faults.heal_all());
     }
 
     /// The seams of `node`, for building pieces of a node by hand.

@@ -11,6 +11,10 @@
 //! exactly at `last`, popped front to back. Ties between equal times go in
 //! an order that is a pure function of the insertions, so it is as
 //! deterministic as the rest of the run.
+//!
+//! A minimum is surfaced (made `last`) only when it is popped, never when it
+//! is merely looked at: `last` must not run ahead of the present, or a timer
+//! set later for an earlier time would be held back to it.
 
 use crate::time::VirtualTime;
 
@@ -29,6 +33,9 @@ pub struct TimerQueue {
     head: usize,
     buckets: [Vec<Timer>; 65],
     len: usize,
+    /// With bucket 0 exhausted: the lowest non-empty bucket and its earliest
+    /// time, as found by `peek` and not yet surfaced.
+    next: Option<(usize, u64)>,
 }
 
 impl Default for TimerQueue {
@@ -38,6 +45,7 @@ impl Default for TimerQueue {
             head: 0,
             buckets: std::array::from_fn(|_| Vec::new()),
             len: 0,
+            next: None,
         }
     }
 }
@@ -48,14 +56,23 @@ impl TimerQueue {
     }
 
     /// Add a timer. One due before the last surfaced minimum is treated as
-    /// due at it (it can only come from a caller's clock error).
+    /// due at it (it can only come from a caller's clock error: `last` is
+    /// the time of a timer already popped, so never after the present).
     pub fn push(&mut self, mut timer: Timer) {
         if timer.at.as_nanos() < self.last {
             timer.at = VirtualTime::from_nanos(self.last);
         }
-        let b = self.bucket(timer.at.as_nanos());
+        let at = timer.at.as_nanos();
+        let b = self.bucket(at);
         self.buckets[b].push(timer);
         self.len += 1;
+        if let Some((i, min)) = self.next {
+            if b < i {
+                self.next = None;
+            } else if b == i && at < min {
+                self.next = Some((i, at));
+            }
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -66,36 +83,51 @@ impl TimerQueue {
         self.len == 0
     }
 
-    /// When the earliest timer is due.
+    /// When the earliest timer is due. Looking does not surface it.
     pub fn peek(&mut self) -> Option<VirtualTime> {
         if self.len == 0 {
             return None;
         }
-        if self.head == self.buckets[0].len() {
-            self.buckets[0].clear();
-            self.head = 0;
-            let i = self.buckets.iter().position(|b| !b.is_empty())?;
-            let min = self.buckets[i].iter().map(|t| t.at.as_nanos()).min()?;
-            self.last = min;
-            let moved = std::mem::take(&mut self.buckets[i]);
-            for t in &moved {
-                let b = self.bucket(t.at.as_nanos());
-                self.buckets[b].push(*t);
-            }
-            // Keep the emptied bucket's allocation for later pushes.
-            let mut moved = moved;
-            moved.clear();
-            if self.buckets[i].is_empty() {
-                self.buckets[i] = moved;
-            }
+        if self.head < self.buckets[0].len() {
+            return Some(VirtualTime::from_nanos(self.last));
         }
-        Some(VirtualTime::from_nanos(self.last))
+        if self.next.is_none() {
+            let i = 1 + self.buckets[1..].iter().position(|b| !b.is_empty())?;
+            let min = self.buckets[i].iter().map(|t| t.at.as_nanos()).min()?;
+            self.next = Some((i, min));
+        }
+        self.next.map(|(_, min)| VirtualTime::from_nanos(min))
+    }
+
+    /// Make the earliest timer's time `last`, moving the timers due then
+    /// into bucket 0 (bucket 0 must be exhausted and `peek` called).
+    fn surface(&mut self) {
+        let Some((i, min)) = self.next.take() else {
+            return;
+        };
+        self.buckets[0].clear();
+        self.head = 0;
+        self.last = min;
+        let moved = std::mem::take(&mut self.buckets[i]);
+        for t in &moved {
+            let b = self.bucket(t.at.as_nanos());
+            self.buckets[b].push(*t);
+        }
+        // Keep the emptied bucket's allocation for later pushes.
+        let mut moved = moved;
+        moved.clear();
+        if self.buckets[i].is_empty() {
+            self.buckets[i] = moved;
+        }
     }
 
     /// Remove the next timer due at or before `at`, earliest first.
     pub fn pop_due(&mut self, at: VirtualTime) -> Option<Timer> {
         match self.peek() {
             Some(t) if t <= at => {
+                if self.head == self.buckets[0].len() {
+                    self.surface();
+                }
                 self.len -= 1;
                 let timer = self.buckets[0][self.head];
                 self.head += 1;
@@ -109,6 +141,7 @@ impl TimerQueue {
         self.buckets.iter_mut().for_each(Vec::clear);
         self.head = 0;
         self.len = 0;
+        self.next = None;
     }
 }
 
@@ -158,6 +191,23 @@ mod tests {
             }
         }
         assert_eq!(q.len(), model.len());
+    }
+
+    /// A pop that finds the next timer not yet due must not move the queue's
+    /// floor up to it: a timer set afterwards for an earlier time (a short
+    /// sleep while a long one is pending) fires at its own time.
+    #[test]
+    fn timer_pushed_after_a_bounded_pop_is_not_delayed_to_the_next_pending_one() {
+        let mut q = TimerQueue::default();
+        q.push(t(10, 0));
+        q.push(t(1000, 1));
+        assert_eq!(q.pop_due(VirtualTime::from_nanos(10)), Some(t(10, 0)));
+        assert_eq!(q.pop_due(VirtualTime::from_nanos(10)), None);
+        q.push(t(20, 2));
+        assert_eq!(q.peek(), Some(VirtualTime::from_nanos(20)));
+        assert_eq!(q.pop_due(VirtualTime::MAX), Some(t(20, 2)));
+        assert_eq!(q.pop_due(VirtualTime::MAX), Some(t(1000, 1)));
+        assert!(q.is_empty());
     }
 
     #[test]

@@ -240,6 +240,7 @@ impl PlacementService {
                 _ => return Err(ClusterError::NotInitializing(*shard)),
             }
         }
+        tracing::info!(target: "sim::topology", node = %node, shards = ?shards, "shards_marked_available");
         let replicas = self.state.borrow().replicas;
         for shard in shards {
             let r = p.shards.entry(*shard).or_default();

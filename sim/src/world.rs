@@ -23,6 +23,8 @@ use shardboot::types::{NodeId, ShardId, Timestamp};
 use crate::clock::TrueClock;
 use crate::disk::NodeDisk;
 use crate::executor::{self, JoinHandle, sleep};
+use crate::faults::{FaultConfig, Faults};
+use crate::listings::Listings;
 use crate::net::{NetConfig, SimPeer};
 use crate::rng::SimRng;
 use crate::topology::PlacementService;
@@ -46,6 +48,10 @@ pub struct WorldState {
     pub hosts: BTreeMap<NodeId, Host>,
     /// Defects planted on purpose, each firing once (see [`Defect`]).
     defects: RefCell<Vec<Defect>>,
+    /// The files each copy session was told about (for the oracle).
+    pub listings: Listings,
+    /// Injected faults: network, disks, node clocks, placement service.
+    pub faults: Faults,
 }
 
 /// A bug planted in the *world* (not in the code under test), to show that
@@ -123,7 +129,8 @@ impl Deref for World {
 
 impl World {
     /// A world of `nodes` hosts; each gets its own RNG stream forked from
-    /// `rng` (`"node/n1"`, ...), and the network the `"net"` stream.
+    /// `rng` (`"node/n1"`, ...), the network the `"net"` stream, and each
+    /// kind of fault its `"fault/<kind>"` stream.
     pub fn new(
         rng: &SimRng,
         nodes: &[NodeId],
@@ -131,12 +138,14 @@ impl World {
         net: NetConfig,
         placement: PlacementService,
         upstream: Upstream,
+        faults: &FaultConfig,
     ) -> World {
+        let faults = Faults::new(rng, faults, &net, nodes);
         let hosts = nodes
             .iter()
             .map(|n| {
                 let host = Host {
-                    disk: NodeDisk::default(),
+                    disk: NodeDisk::with_faults(faults.disk()),
                     rng: Rc::new(RefCell::new(rng.fork(&format!("node/{n}")))),
                     server: RefCell::new(None),
                 };
@@ -152,8 +161,16 @@ impl World {
                 upstream,
                 hosts,
                 defects: RefCell::new(Vec::new()),
+                listings: Listings::default(),
+                faults,
             }),
         }
+    }
+
+    /// A shared handle on the world state (for tasks that outlive a borrow,
+    /// such as scenario steps and the fault driver).
+    pub fn handle(&self) -> WorldRef {
+        self.state.clone()
     }
 
     /// The seams for code running on `node`.
@@ -214,7 +231,7 @@ impl Env for SimEnv {
     }
 
     fn now(&self) -> Timestamp {
-        self.world.clock.now()
+        self.world.faults.node_now(self.node, &self.world.clock)
     }
 
     fn sleep(&self, d: Duration) -> impl Future<Output = ()> {
@@ -243,7 +260,7 @@ impl Env for SimEnv {
 
     async fn dial(&self, host: NodeId) -> Result<SimPeer, RpcError> {
         if self.world.hosts.contains_key(&host) {
-            Ok(SimPeer::new(host, self.world.clone()))
+            Ok(SimPeer::new(self.node, host, self.world.clone()))
         } else {
             Err(RpcError::Unavailable(host))
         }
@@ -284,7 +301,10 @@ impl Cluster for SimCluster {
 
     async fn mark_available(&self, node: NodeId, shards: Vec<ShardId>) -> Result<(), ClusterError> {
         sleep(self.world.latency()).await;
-        let result = self.world.placement.mark_available(node, &shards);
+        let result = match self.world.faults.mark_available_fault().await {
+            Some(e) => Err(e),
+            None => self.world.placement.mark_available(node, &shards),
+        };
         sleep(self.world.latency()).await;
         result
     }
