@@ -165,7 +165,11 @@ pub fn corruption_allowed(
 
 /// A random clock jump that leaves `node`'s clock `offset_after_ms` off
 /// true time.
-pub fn clock_jump_allowed(node: NodeId, offset_after_ms: i64, max: Duration) -> Result<(), Refusal> {
+pub fn clock_jump_allowed(
+    node: NodeId,
+    offset_after_ms: i64,
+    max: Duration,
+) -> Result<(), Refusal> {
     let offset = Duration::from_millis(offset_after_ms.unsigned_abs());
     if offset > max {
         return Err(Refusal::ClockTooFar { node, offset, max });
@@ -248,10 +252,7 @@ mod tests {
     fn corruption_only_on_a_leaving_replica_with_checksums_and_an_intact_peer() {
         let p = replacing();
         let none = BTreeSet::new();
-        assert_eq!(
-            corruption_allowed(&p, &none, true, N1, ShardId(0)),
-            Ok(())
-        );
+        assert_eq!(corruption_allowed(&p, &none, true, N1, ShardId(0)), Ok(()));
         assert_eq!(
             corruption_allowed(&p, &none, false, N1, ShardId(0)),
             Err(Refusal::NoChecksums)

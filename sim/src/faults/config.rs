@@ -266,8 +266,16 @@ impl FaultConfig {
             ("faults.disk", "torn_write", d.torn_write),
             ("faults.disk", "corruption", d.corruption),
             ("faults.clock", "jump", c.jump),
-            ("faults.placement", "mark_available_fail", p.mark_available_fail),
-            ("faults.placement", "mark_available_delay", p.mark_available_delay),
+            (
+                "faults.placement",
+                "mark_available_fail",
+                p.mark_available_fail,
+            ),
+            (
+                "faults.placement",
+                "mark_available_delay",
+                p.mark_available_delay,
+            ),
         ];
         for (section, field, r) in ratios {
             if r.den == 0 || r.num > r.den {
@@ -282,10 +290,25 @@ impl FaultConfig {
             }
         }
         let ranges = [
-            ("faults.net", "tail_latency_max", n.tail_latency_min, n.tail_latency_max),
-            ("faults.net", "partition_max", n.partition_min, n.partition_max),
+            (
+                "faults.net",
+                "tail_latency_max",
+                n.tail_latency_min,
+                n.tail_latency_max,
+            ),
+            (
+                "faults.net",
+                "partition_max",
+                n.partition_min,
+                n.partition_max,
+            ),
             ("faults.net", "hold_max", n.hold_min, n.hold_max),
-            ("faults.net", "unhealthy_max", n.unhealthy_min, n.unhealthy_max),
+            (
+                "faults.net",
+                "unhealthy_max",
+                n.unhealthy_min,
+                n.unhealthy_max,
+            ),
             ("faults.placement", "delay_max", p.delay_min, p.delay_max),
         ];
         for (section, field, lo, hi) in ranges {

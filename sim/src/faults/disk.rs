@@ -76,7 +76,13 @@ impl Faults {
     /// Flip one byte of `key` on `node`'s `disk` (position and bit pattern
     /// from the corruption stream); `source` is `"random"` or `"step"`.
     /// False if the file is missing or empty.
-    pub(super) fn corrupt(&self, node: NodeId, disk: &NodeDisk, key: &FileKey, source: &str) -> bool {
+    pub(super) fn corrupt(
+        &self,
+        node: NodeId,
+        disk: &NodeDisk,
+        key: &FileKey,
+        source: &str,
+    ) -> bool {
         let len = disk.contents(key).map_or(0, |c| c.len());
         if len == 0 {
             return false;
