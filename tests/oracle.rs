@@ -66,3 +66,24 @@ fn copy_sources_are_checked_against_the_bootstrap_snapshot() {
     assert!(!chosen.is_empty());
     assert!(chosen.iter().all(|e| e.field("view").is_some()), "{:?}", chosen[0]);
 }
+
+#[test]
+fn a_copied_value_the_upstream_never_had_is_reported_as_phantom_data() {
+    let scenario = scenario("replace-node.toml");
+    for seed in 1..=3 {
+        let planted = run(
+            &scenario,
+            RunOptions {
+                defect: Some(Defect::AlteredFirstFactRawDataStream),
+                ..RunOptions::seed(seed)
+            },
+        );
+        match &planted.outcome {
+            Outcome::Violation(v) => {
+                assert_eq!(v.kind, ViolationKind::PhantomData, "seed {seed}: {v}");
+                assert!(v.detail.contains("WrongValue"), "seed {seed}: {v}");
+            }
+            other => panic!("seed {seed}: the altered value went unnoticed: {other}"),
+        }
+    }
+}

@@ -204,6 +204,13 @@ impl PeerClient for SimPeer {
         if fact && self.world.defect_fires(Defect::EmptyFirstFactRawDataStream) {
             chunks.clear();
         }
+        // Flip a bit of the first row's value (bytes 8..16 of a row).
+        if fact
+            && chunks.first().is_some_and(|c| c.len() >= 16)
+            && self.world.defect_fires(Defect::AlteredFirstFactRawDataStream)
+        {
+            chunks[0][8] ^= 1;
+        }
         Ok(SimChunkStream {
             peer: self.to,
             client: self.from,

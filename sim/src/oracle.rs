@@ -11,7 +11,7 @@ use std::fmt;
 
 use shardboot::model::TableSchema;
 use shardboot::placement::Placement;
-use shardboot::store::HeldRows;
+use shardboot::store::{DamageKind, HeldRows};
 use shardboot::types::{
     Day, NodeId, Offset, SessionId, ShardId, ShardState, TableKind, TableShardId,
 };
@@ -513,12 +513,33 @@ fn check_rows(r: &ReplicaState, upstream: &Upstream, at: VirtualTime) -> Option<
         ));
     }
     if let Some(d) = r.rows.damaged.first() {
+        // Rows that are gone (or missing from a column) are lost; rows that
+        // hold other values than the upstream's are phantom data.
+        let kind = match d.kind {
+            DamageKind::WrongValue => ViolationKind::PhantomData,
+            DamageKind::Missing
+            | DamageKind::Unreadable
+            | DamageKind::Torn
+            | DamageKind::RowsDiffer => ViolationKind::DataLoss,
+        };
         return Some(violation(
-            ViolationKind::DataLoss,
+            kind,
             format!("batch {} column {}: {:?}", d.batch, d.column, d.kind),
         ));
     }
+    // Every archived row must sit in the batch of its event day.
     let records = upstream.records(&r.shard, Offset(0), r.rows.commit_offset);
+    for (batch, offsets) in &r.rows.batches {
+        if let Some(o) = offsets
+            .iter()
+            .find(|o| records.get(o.0 as usize).is_some_and(|rec| rec.day.batch() != *batch))
+        {
+            return Some(violation(
+                ViolationKind::PhantomData,
+                format!("row at offset {o} archived in batch {batch}, not its event day's"),
+            ));
+        }
+    }
     let expected: Vec<Offset> = match r.schema.kind {
         TableKind::Fact => records
             .iter()

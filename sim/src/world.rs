@@ -63,6 +63,10 @@ pub enum Defect {
     /// The first raw-data stream of a fact vector party delivers no chunks
     /// at all, yet ends cleanly: a copied column silently loses its content.
     EmptyFirstFactRawDataStream,
+    /// The first raw-data stream of a fact vector party arrives with one
+    /// value changed (row structure intact): the copy holds data the
+    /// upstream never had.
+    AlteredFirstFactRawDataStream,
     /// Network latency also depends on a process-wide counter, as a stray
     /// `static` would: the second run of a seed differs from the first (a
     /// test of the determinism self-check). Fires on every hop.
