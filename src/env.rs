@@ -50,6 +50,16 @@ pub trait Env: Clone + 'static {
     ) -> Self::JoinHandle<T>;
     /// A random number from the host's seeded source.
     fn random_u64(&self) -> u64;
+    /// BUGGIFY (after FoundationDB): whether the named point should take its
+    /// *legal but unlucky* path this time — an extra delay, a short read, a
+    /// failed attempt that the code must handle anyway. Each point keeps the
+    /// code correct; it only makes rare timings and failures common.
+    ///
+    /// Off outside simulation: a production binding returns `false`. The
+    /// simulator switches each point on for a whole run with some
+    /// probability the first time it is hit, then fires it by chance each
+    /// time it is hit, and traces every firing.
+    fn buggify(&self, point: &'static str) -> bool;
     /// Local files.
     fn disk(&self) -> &Self::Disk;
     /// Local durable metadata.

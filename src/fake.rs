@@ -444,6 +444,11 @@ impl Env for FakeEnv {
         splitmix64(self.net.0.seed ^ (u64::from(self.node.0) << 40) ^ n)
     }
 
+    /// Unit tests pin exact behaviour: no BUGGIFY point ever fires.
+    fn buggify(&self, _point: &'static str) -> bool {
+        false
+    }
+
     fn disk(&self) -> &FakeDisk {
         &self.disk
     }

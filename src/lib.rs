@@ -5,6 +5,7 @@
 //! Module map (see `SPEC.md` for the behaviour):
 //! - [`types`], [`model`], [`placement`], [`protocol`]: plain data;
 //! - [`env`]: the seams (clock, spawn, RNG, disk, metastore, peers, cluster);
+//!   [`buggify`]: the named points where simulation makes bad luck common;
 //! - [`quirks`], [`options`]: upstream behaviours as switches, tunables;
 //! - [`store`]: one table shard's data on one host and its background jobs;
 //! - [`table_shard`]: the table shard bootstrap and its peer copy;
@@ -13,6 +14,7 @@
 //! - [`datanode`]: placement watch, shard-set assignment, availability and
 //!   readiness checks, retries, ingestion and jobs of one host.
 
+pub mod buggify;
 pub mod datanode;
 pub mod details;
 pub mod env;

@@ -27,6 +27,7 @@ use std::time::Duration;
 use futures::channel::oneshot;
 use futures::future::{Either, select};
 
+use crate::buggify;
 use crate::env::{Cluster, Disk, DiskError, Env, Incoming, KeepAliveServer, MetaError, MetaStore};
 use crate::model::{BatchMeta, FileKey, ShardMeta, TableSchema};
 use crate::options::Options;
@@ -36,6 +37,9 @@ use crate::protocol::{
 };
 use crate::quirks::Quirk;
 use crate::types::{BatchId, ColumnId, NodeId, SessionId, TableKind, TableShardId, Timestamp};
+
+/// Longest wait between separate metadata reads (BUGGIFY, quirk Q8 on).
+const METADATA_READS_DELAY_MAX: Duration = Duration::from_secs(1);
 
 /// An open session as the simulator's oracle sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -428,8 +432,15 @@ impl<E: Env> PeerServer<E> {
 
     /// A scheduling point between two metastore reads (Q8 on): background
     /// jobs may run here, as they could between upstream's separate reads.
+    /// BUGGIFY: a slow metastore stretches the window.
     async fn between_reads(&self) {
-        self.inner.env.sleep(Duration::ZERO).await;
+        let env = &self.inner.env;
+        let wait = if env.buggify(buggify::METADATA_READS_SLOW) {
+            buggify::delay(env, METADATA_READS_DELAY_MAX)
+        } else {
+            Duration::ZERO
+        };
+        env.sleep(wait).await;
     }
 
     /// The table shard's metadata: offsets, then (fact) cutoff, backfill

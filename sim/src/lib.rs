@@ -11,6 +11,7 @@
 //! [`demo`] (the built-in demo workload).
 
 pub mod artifact;
+pub mod buggify;
 pub mod clock;
 pub mod demo;
 pub mod determinism;

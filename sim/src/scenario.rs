@@ -19,6 +19,7 @@ use shardboot::types::{ColumnId, NodeId, TableKind};
 use thiserror::Error;
 use toml::Spanned;
 
+use crate::buggify::BuggifyConfig;
 use crate::executor::Scheduler;
 use crate::faults::FaultConfig;
 use crate::faults::steps::FaultAction;
@@ -42,6 +43,14 @@ pub struct Scenario {
     /// Upstream behaviours switched on (`["Q9"]`); default none.
     #[serde(default)]
     pub quirks: Vec<Spanned<String>>,
+    /// BUGGIFY: `true`, or `{ enabled, activate, fire }`; default off (see
+    /// [`crate::buggify`]).
+    #[serde(
+        default,
+        deserialize_with = "crate::buggify::deserialize_config",
+        skip_serializing_if = "BuggifyConfig::is_default"
+    )]
+    pub buggify: BuggifyConfig,
     pub cluster: ClusterSpec,
     #[serde(default, rename = "table")]
     pub tables: Vec<TableSpec>,
@@ -444,6 +453,9 @@ impl Scenario {
             let i = text.find(needle).unwrap_or(0);
             i..i
         };
+        if let Err(message) = self.buggify.validate() {
+            return Err(invalid(at("buggify"), "buggify", message));
+        }
         let c = &self.cluster;
         if c.nodes == 0 || c.shards == 0 || c.replicas == 0 {
             return Err(invalid(

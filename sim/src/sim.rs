@@ -104,6 +104,7 @@ impl Sim {
         if scenario.faults.has_episodes() {
             executor.spawn("fault_driver", None, faults::drive(world.handle()));
         }
+        world.buggify.configure(scenario.buggify);
         executor.spawn(
             "workload",
             None,

@@ -20,6 +20,7 @@ use shardboot::placement::ClusterView;
 use shardboot::protocol::RpcError;
 use shardboot::types::{NodeId, ShardId, Timestamp};
 
+use crate::buggify::Buggify;
 use crate::clock::TrueClock;
 use crate::disk::NodeDisk;
 use crate::executor::{self, JoinHandle, sleep};
@@ -52,6 +53,8 @@ pub struct WorldState {
     pub listings: Listings,
     /// Injected faults: network, disks, node clocks, placement service.
     pub faults: Faults,
+    /// BUGGIFY points: off until configured (see [`crate::buggify`]).
+    pub buggify: Buggify,
 }
 
 /// A bug planted in the *world* (not in the code under test), to show that
@@ -167,6 +170,7 @@ impl World {
                 defects: RefCell::new(Vec::new()),
                 listings: Listings::default(),
                 faults,
+                buggify: Buggify::new(rng),
             }),
         }
     }
@@ -252,6 +256,10 @@ impl Env for SimEnv {
 
     fn random_u64(&self) -> u64 {
         self.rng.borrow_mut().next_u64()
+    }
+
+    fn buggify(&self, point: &'static str) -> bool {
+        self.world.buggify.hit(point, self.node)
     }
 
     fn disk(&self) -> &NodeDisk {

@@ -9,6 +9,7 @@
 use std::rc::Rc;
 use std::time::Duration;
 
+use crate::buggify;
 use crate::env::{Cluster, Env};
 use crate::store::{JobReport, StoreError};
 use crate::table_shard::TableShard;
@@ -232,7 +233,11 @@ impl<E: Env> DataNode<E> {
                     ),
                 }
             }
-            self.env.sleep(period).await;
+            if self.env.buggify(buggify::JOB_RUNS_EARLY) {
+                self.env.sleep(self.jitter(period)).await;
+            } else {
+                self.env.sleep(period).await;
+            }
         }
     }
 

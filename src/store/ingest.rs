@@ -9,6 +9,7 @@
 //! recovery or a failed append, ingestion begins a fresh file, so a torn
 //! tail is only ever at the end of a file that is not appended to again.
 
+use crate::buggify;
 use crate::env::{Disk, Env, OpenMode, UpstreamLog, WriteFile};
 use crate::model::{FileKey, MetaWrite, Record, RedoPosition};
 use crate::types::Offset;
@@ -22,7 +23,10 @@ impl<E: Env> ShardStore<E> {
     pub async fn ingest(&self, max: usize) -> Result<usize, StoreError> {
         let _guard = self.work.lock().await;
         let from = self.commit_offset();
-        let read = self.env.upstream().read(&self.id, from, max).await?;
+        let mut read = self.env.upstream().read(&self.id, from, max).await?;
+        if self.env.buggify(buggify::INGEST_SHORT_READ) {
+            read.truncate(read.len() / 2);
+        }
         let records = contiguous_from(read, from, None);
         let Some(last) = records.last().copied() else {
             return Ok(0);

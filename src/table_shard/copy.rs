@@ -19,6 +19,7 @@ use futures::channel::oneshot;
 use futures::future::{Either, join_all, select};
 use thiserror::Error;
 
+use crate::buggify;
 use crate::env::{Env, KeepAliveClient, PeerClient};
 use crate::model::{FileKey, MetaWrite};
 use crate::options::Options;
@@ -37,6 +38,8 @@ use super::{RETRY_BACKOFF, TableShard};
 const FIRST_KEEP_ALIVE_ATTEMPTS: u32 = 3;
 /// Shortest pause between keep-alives, whatever ttl the peer answers.
 const MIN_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(1);
+/// Longest extra wait before a copied metadata write (BUGGIFY).
+const METADATA_WRITE_DELAY_MAX: Duration = Duration::from_secs(3);
 
 /// Why the keep-alive exchange failed.
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
@@ -441,6 +444,11 @@ impl<E: Env> TableShard<E> {
 
     async fn write_metadata(&self, writes: &[MetaWrite]) -> Result<(), CopyError> {
         for w in writes {
+            if self.env.buggify(buggify::COPY_METADATA_WRITE_DELAY) {
+                self.env
+                    .sleep(buggify::delay(&self.env, METADATA_WRITE_DELAY_MAX))
+                    .await;
+            }
             self.store.write_meta(w.clone()).await?;
         }
         if !writes.is_empty() {
@@ -498,8 +506,14 @@ async fn keep_alive_loop<E: Env>(
     } = task;
     loop {
         let outcome = {
+            // BUGGIFY: a stalled client sends late, though within the ttl.
+            let wait = if env.buggify(buggify::KEEP_ALIVE_LATE) {
+                ttl * 9 / 10
+            } else {
+                ttl / 2
+            };
             let step = pin!(async {
-                env.sleep((ttl / 2).max(MIN_KEEP_ALIVE_INTERVAL)).await;
+                env.sleep(wait.max(MIN_KEEP_ALIVE_INTERVAL)).await;
                 exchange(&mut stream, msg).await
             });
             match select(step, &mut stop).await {

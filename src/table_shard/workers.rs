@@ -13,6 +13,7 @@ use std::rc::Rc;
 
 use thiserror::Error;
 
+use crate::buggify;
 use crate::details::BootstrapDetails;
 use crate::env::{ChunkStream, Disk, DiskError, Env, OpenMode, PeerClient, WriteFile};
 use crate::model::FileKey;
@@ -171,6 +172,8 @@ async fn copy_once<E: Env>(
         })
         .await
         .map_err(VectorPartyFailure::Rpc)?;
+    // BUGGIFY: this attempt fails once its first chunk is written.
+    let fail_midway = ctx.env.buggify(buggify::VECTOR_PARTY_ATTEMPT_FAILS);
     let mut bytes = 0;
     while let Some(chunk) = stream.next().await.map_err(VectorPartyFailure::Rpc)? {
         if ctx.aborted() {
@@ -178,6 +181,9 @@ async fn copy_once<E: Env>(
         }
         file.write(&chunk).await.map_err(VectorPartyFailure::Disk)?;
         bytes += chunk.len();
+        if fail_midway {
+            return Err(VectorPartyFailure::Disk(DiskError::Io));
+        }
     }
     file.sync().await.map_err(VectorPartyFailure::Disk)?;
     if ctx.staged {
