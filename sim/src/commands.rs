@@ -298,10 +298,10 @@ pub fn shrink_command(args: &ShrinkArgs) -> ExitCode {
         format!("Shows: {}", shrunk.violation),
         format!("Before: {}", shrunk.before),
         format!("After:  {}", shrunk.after),
-        "Every step is spelled out. The scenario format has no random fault plan yet, so".into(),
-        "there are no random faults to turn into steps; the schedule, latencies and".into(),
+        "Every step is spelled out, fault steps included.".into(),
+        random_faults_line(&shrunk.scenario),
         format!(
-            "workload are still drawn from the seed in [replay] ({}). {seeds_line}",
+            "The schedule, latencies and workload are drawn from the seed in [replay] ({}). {seeds_line}",
             shrunk.seed
         ),
         format!("Replay: bootsim replay {}", out.display()),
@@ -318,6 +318,29 @@ pub fn shrink_command(args: &ShrinkArgs) -> ExitCode {
     }
     println!("written to {}", out.display());
     ExitCode::SUCCESS
+}
+
+/// What the header of a shrunk scenario says about its random faults.
+fn random_faults_line(s: &Scenario) -> String {
+    let mut f = s.faults.clone();
+    let on: Vec<String> = bootsim::randomise::fault_ratios(&mut f)
+        .into_iter()
+        .filter(|(_, r)| r.num > 0)
+        .map(|(n, r)| format!("{n}={}/{}", r.num, r.den))
+        .collect();
+    if on.is_empty() && f.clock.skew_max.is_zero() && f.clock.drift_max_ppm == 0 {
+        "No random faults are left: it needs none to fail.".into()
+    } else {
+        format!(
+            "Random faults left (they have no scripted equivalent here, so the seed decides when they fire): {}{}",
+            on.join(" "),
+            if f.clock.skew_max.is_zero() && f.clock.drift_max_ppm == 0 {
+                ""
+            } else {
+                " clock skew/drift"
+            }
+        )
+    }
 }
 
 #[derive(clap::Args, Debug)]

@@ -12,7 +12,10 @@
 //! finish its copy before the end), so what a swarm reports is a bug, not a
 //! scenario pushed past its own deadline.
 //!
-//! To add a knob (e.g. for a new fault kind), write a `fn(&mut Scenario,
+//! Faults: the scenario's `[faults]` is the envelope; per seed some kinds
+//! are switched off and the rest re-weighted (see `faults`).
+//!
+//! To add a knob, write a `fn(&mut Scenario,
 //! &mut SimRng) -> Option<String>` and list it in [`KNOBS`]; its draws come
 //! after the existing ones, so the options of every other knob stay as they
 //! were for each seed.
@@ -23,6 +26,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::executor::Scheduler;
+use crate::faults::FaultConfig;
 use crate::rng::{Ratio, SimRng};
 use crate::scenario::{Scenario, duration};
 
@@ -97,6 +101,10 @@ pub const KNOBS: &[Knob] = &[
     Knob {
         name: "max_concurrent_streams_per_table_shard",
         draw: max_concurrent_streams,
+    },
+    Knob {
+        name: "faults",
+        draw: faults,
     },
 ];
 
@@ -222,6 +230,90 @@ fn max_concurrent_streams(s: &mut Scenario, rng: &mut SimRng) -> Option<String> 
     Some(v.map_or("default".into(), |v| v.to_string()))
 }
 
+/// Every random fault kind of a [`FaultConfig`] that is a probability, by
+/// its dotted name (`net.drop`), for the swarm and the shrinker.
+pub fn fault_ratios(f: &mut FaultConfig) -> [(&'static str, &mut Ratio); 16] {
+    [
+        ("net.tail_latency", &mut f.net.tail_latency),
+        ("net.drop", &mut f.net.drop),
+        ("net.duplicate", &mut f.net.duplicate),
+        ("net.partition", &mut f.net.partition),
+        ("net.stream_cut", &mut f.net.stream_cut),
+        ("net.hold", &mut f.net.hold),
+        ("net.unhealthy", &mut f.net.unhealthy),
+        ("disk.read_eio", &mut f.disk.read_eio),
+        ("disk.write_eio", &mut f.disk.write_eio),
+        ("disk.sync_fail", &mut f.disk.sync_fail),
+        ("disk.enospc", &mut f.disk.enospc),
+        ("disk.torn_write", &mut f.disk.torn_write),
+        ("disk.corruption", &mut f.disk.corruption),
+        ("clock.jump", &mut f.clock.jump),
+        (
+            "placement.mark_available_fail",
+            &mut f.placement.mark_available_fail,
+        ),
+        (
+            "placement.mark_available_delay",
+            &mut f.placement.mark_available_delay,
+        ),
+    ]
+}
+
+/// Swarm testing over the scenario's `[faults]`: the file says which kinds
+/// are in play and at what base rate (the envelope); per seed each kind is
+/// switched off one time in three and the rest re-weighted by 1/4..4 (a
+/// rate never exceeds 1). A scenario without `[faults]` stays fault-free:
+/// only its author knows whether it is meant to converge under faults (it
+/// needs a `[liveness]` phase for that).
+fn faults(s: &mut Scenario, rng: &mut SimRng) -> Option<String> {
+    if s.faults.is_off() {
+        return None;
+    }
+    let mut drawn = Vec::new();
+    for (name, ratio) in fault_ratios(&mut s.faults) {
+        if ratio.num == 0 {
+            continue;
+        }
+        // Each kind from its own stream: adding a kind shifts no other.
+        let mut own = rng.fork(name);
+        if own.chance(Ratio::new(1, 3)) {
+            *ratio = Ratio::NEVER;
+            drawn.push(format!("{name}=off"));
+        } else {
+            let (a, b) = pick(&mut own, &[(1u64, 4u64), (1, 2), (1, 1), (2, 1), (4, 1)]);
+            let num = u64::from(ratio.num) * a;
+            let den = u64::from(ratio.den) * b;
+            let g = gcd(num, den).max(1);
+            let (num, den) = (
+                (num / g).min(u64::from(u32::MAX)),
+                (den / g).min(u64::from(u32::MAX)),
+            );
+            *ratio = Ratio::new(num as u32, den as u32);
+            drawn.push(format!("{name}={}/{}", ratio.num, ratio.den));
+        }
+    }
+    let c = &mut s.faults.clock;
+    if !c.skew_max.is_zero() || c.drift_max_ppm > 0 {
+        let mut own = rng.fork("clock.skew");
+        if own.chance(Ratio::new(1, 3)) {
+            c.skew_max = Duration::ZERO;
+            c.drift_max_ppm = 0;
+            drawn.push("clock.skew=off".into());
+        } else {
+            drawn.push(format!(
+                "clock.skew={} drift={}ppm",
+                duration::format(c.skew_max),
+                c.drift_max_ppm
+            ));
+        }
+    }
+    Some(drawn.join(","))
+}
+
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -266,6 +358,29 @@ kind = "dimension"
             })
             .collect();
         assert!(sets.len() > 15, "{sets:?}");
+    }
+
+    #[test]
+    fn fault_kinds_in_the_envelope_are_switched_off_or_reweighted_and_no_others_appear() {
+        let mut s = scenario();
+        s.faults.net.drop = Ratio::new(1, 100);
+        s.faults.disk.read_eio = Ratio::new(1, 1000);
+        let mut off = 0;
+        for seed in 0..30 {
+            let r = randomise(&s, &mut SimRng::new(seed).fork("swarm/options"));
+            let f = &r.scenario.faults;
+            assert_eq!(f.net.partition, Ratio::NEVER);
+            assert!(
+                f.net.drop.num * 1000 <= f.net.drop.den * 40,
+                "{:?}",
+                f.net.drop
+            );
+            off += usize::from(f.net.drop == Ratio::NEVER);
+        }
+        assert!((3..=20).contains(&off), "{off}");
+        let quiet = randomise(&scenario(), &mut SimRng::new(1).fork("swarm/options"));
+        assert!(quiet.scenario.faults.is_off());
+        assert!(quiet.choices.iter().all(|c| c.knob != "faults"));
     }
 
     #[test]

@@ -14,10 +14,8 @@
 //! schedule, latencies and workload are drawn from it); the header says so,
 //! and how many other seeds also fail.
 //!
-//! Faults: the scenario format has no random fault plan yet; once it has, a
-//! reduction that drops each fault kind and lowers each rate belongs in
-//! [`REDUCTIONS`], and random faults that fired should be written out as
-//! explicit steps.
+//! Faults: fault steps are steps (dropped like any other); random fault
+//! kinds of `[faults]` are switched off one by one and their rates halved.
 
 use std::time::Duration;
 
@@ -27,6 +25,7 @@ use toml::Spanned;
 use crate::artifact::to_toml;
 use crate::executor::Scheduler;
 use crate::oracle::Violation;
+use crate::randomise::fault_ratios;
 use crate::rng::Ratio;
 use crate::run::{Outcome, RunOptions, run};
 use crate::scenario::{Action, Expect, NodeName, ReplaySpec, Scenario, Step, duration};
@@ -123,9 +122,11 @@ pub const REDUCTIONS: &[(&str, Reduction)] = &[
     ("fewer shards", fewer_shards),
     ("fewer replicas", fewer_replicas),
     ("fewer columns", fewer_columns),
+    ("drop fault kinds", drop_fault_kinds),
     ("drop quirks", drop_quirks),
     ("default options", default_options),
     ("lower rates", lower_rates),
+    ("lower fault rates", lower_fault_rates),
     ("earlier steps", earlier_steps),
 ];
 
@@ -428,6 +429,66 @@ fn fewer_columns(s: &Scenario, _: &Violation) -> Vec<Scenario> {
         for n in smaller(u64::from(t.columns), 1) {
             let mut c = s.clone();
             c.tables[i].columns = n as u32;
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn drop_fault_kinds(s: &Scenario, _: &Violation) -> Vec<Scenario> {
+    let mut out = Vec::new();
+    let mut probe = s.faults.clone();
+    let names: Vec<&str> = fault_ratios(&mut probe)
+        .into_iter()
+        .filter(|(_, r)| r.num > 0)
+        .map(|(n, _)| n)
+        .collect();
+    for name in names {
+        let mut c = s.clone();
+        for (n, r) in fault_ratios(&mut c.faults) {
+            if n == name {
+                *r = Ratio::NEVER;
+            }
+        }
+        out.push(c);
+    }
+    let clock = &s.faults.clock;
+    if !clock.skew_max.is_zero() || clock.drift_max_ppm > 0 {
+        let mut c = s.clone();
+        c.faults.clock.skew_max = Duration::ZERO;
+        c.faults.clock.drift_max_ppm = 0;
+        out.push(c);
+    }
+    out
+}
+
+fn lower_fault_rates(s: &Scenario, _: &Violation) -> Vec<Scenario> {
+    let mut out = Vec::new();
+    let mut probe = s.faults.clone();
+    let names: Vec<&str> = fault_ratios(&mut probe)
+        .into_iter()
+        .filter(|(_, r)| r.num > 0)
+        .map(|(n, _)| n)
+        .collect();
+    for name in names {
+        let mut c = s.clone();
+        for (n, r) in fault_ratios(&mut c.faults) {
+            if n == name {
+                // Half as likely: halve the numerator, else double the
+                // denominator.
+                *r = if r.num > 1 {
+                    Ratio::new(r.num / 2, r.den)
+                } else {
+                    Ratio::new(1, r.den.saturating_mul(2))
+                };
+            }
+        }
+        // Only while it stays a meaningful rate (below one in a million
+        // is as good as off, which `drop fault kinds` tries).
+        if fault_ratios(&mut c.faults)
+            .iter()
+            .all(|(_, r)| r.num == 0 || r.den <= 1_000_000)
+        {
             out.push(c);
         }
     }
