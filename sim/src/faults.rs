@@ -324,3 +324,61 @@ fn signed(rng: &mut SimRng, max: i64) -> i64 {
     let span = u64::try_from(max).unwrap_or(0).saturating_mul(2);
     i64::try_from(rng.between(0, span)).unwrap_or(0) - max
 }
+
+#[cfg(test)]
+mod tests {
+    use shardboot::env::{Disk, OpenMode, WriteFile};
+    use shardboot::model::FileKey;
+    use shardboot::types::TableShardId;
+
+    use super::*;
+
+    const N1: NodeId = NodeId(1);
+    const N2: NodeId = NodeId(2);
+
+    fn faults(config: &FaultConfig) -> Faults {
+        Faults::new(&SimRng::new(9), config, &NetConfig::default(), &[N1, N2])
+    }
+
+    #[test]
+    fn switching_duplicates_on_does_not_change_which_messages_are_dropped() {
+        let mut drops = FaultConfig::default();
+        drops.net.drop = Ratio::new(1, 2);
+        let mut both = drops.clone();
+        both.net.duplicate = Ratio::new(1, 2);
+        let (a, b) = (faults(&drops), faults(&both));
+        for _ in 0..200 {
+            b.duplicate_request(N1, N2, "health");
+            assert_eq!(a.message_lost(N1, N2), b.message_lost(N1, N2));
+        }
+    }
+
+    #[test]
+    fn a_torn_crash_keeps_the_synced_part_and_a_prefix_of_the_rest() {
+        let mut config = FaultConfig::default();
+        config.disk.torn_write = Ratio::new(1, 1);
+        let f = faults(&config);
+        let disk = NodeDisk::with_faults(f.disk());
+        let key = FileKey::RedoLog {
+            shard: TableShardId::new("trips", ShardId(0)),
+            file: 0,
+        };
+        futures::executor::block_on(async {
+            let mut file = disk.open(&key, OpenMode::Truncate).await.unwrap();
+            file.write(&[1; 100]).await.unwrap();
+            file.sync().await.unwrap();
+            file.write(&[2; 100]).await.unwrap();
+        });
+        let ((), trace) = crate::trace::record(crate::trace::Keep::All, || f.crash_disk(&disk));
+        let torn: Vec<_> = trace
+            .events()
+            .filter(|e| e.field("kind") == Some("torn_write"))
+            .collect();
+        assert_eq!(torn.len(), 1);
+        let kept: usize = torn[0].field("kept").unwrap().parse().unwrap();
+        let content = disk.contents(&key).unwrap();
+        assert_eq!(content.len(), kept.max(100));
+        assert!(content[..100].iter().all(|b| *b == 1));
+        assert!(content[100..].iter().all(|b| *b == 2));
+    }
+}

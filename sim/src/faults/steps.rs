@@ -31,8 +31,9 @@ pub enum FaultAction {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         oneway: bool,
     },
-    /// End every partition.
-    Heal,
+    /// End every partition. (Unit variants would accept unknown fields:
+    /// empty struct variants reject them.)
+    Heal {},
     /// Break every open stream (keep-alive, raw data) to or from `node`.
     CutStreams { node: NodeName },
     /// Hold messages from `from` to `to` (none is lost) until
@@ -61,7 +62,7 @@ pub enum FaultAction {
     },
     /// Stop random faults and end every fault, as the runner does before
     /// its liveness check ([`super::Faults::heal_all`]).
-    HealAll,
+    HealAll {},
 }
 
 impl FaultAction {
@@ -139,9 +140,9 @@ impl FaultAction {
                 }
                 Ok(())
             }
-            FaultAction::Heal | FaultAction::MarkAvailableFails { .. } | FaultAction::HealAll => {
-                Ok(())
-            }
+            FaultAction::Heal {}
+            | FaultAction::MarkAvailableFails { .. }
+            | FaultAction::HealAll {} => Ok(()),
         }
     }
 
@@ -188,9 +189,9 @@ impl FaultAction {
                 node: m(node)?,
                 by: *by,
             },
-            FaultAction::Heal | FaultAction::MarkAvailableFails { .. } | FaultAction::HealAll => {
-                self.clone()
-            }
+            FaultAction::Heal {}
+            | FaultAction::MarkAvailableFails { .. }
+            | FaultAction::HealAll {} => self.clone(),
         })
     }
 }
@@ -258,7 +259,7 @@ pub fn apply(world: &WorldRef, action: &FaultAction) {
             tracing::info!(target: "sim::fault", kind = "partition", source = "step",
                 nodes = ?nodes, from = ?other, oneway, cut_streams = cut, "fault_injected");
         }
-        FaultAction::Heal => {
+        FaultAction::Heal {} => {
             let healed = std::mem::take(&mut f.links.borrow_mut().partitions).len();
             tracing::info!(target: "sim::fault", kind = "partition", partitions = healed,
                 "fault_healed");
@@ -297,7 +298,7 @@ pub fn apply(world: &WorldRef, action: &FaultAction) {
             tracing::info!(target: "sim::fault", kind = "mark_available_fail", source = "step",
                 for_ms = lasting.as_millis() as u64, "fault_injected");
         }
-        FaultAction::HealAll => f.heal_all(),
+        FaultAction::HealAll {} => f.heal_all(),
     }
 }
 
