@@ -298,7 +298,14 @@ pub fn shrink_command(args: &ShrinkArgs) -> ExitCode {
         format!("Shows: {}", shrunk.violation),
         format!("Before: {}", shrunk.before),
         format!("After:  {}", shrunk.after),
-        "Every step is spelled out, fault steps included.".into(),
+        if shrunk.explicit_steps > 0 {
+            format!(
+                "Every step is spelled out, fault steps included ({} of them written in place of random fault episodes that fired).",
+                shrunk.explicit_steps
+            )
+        } else {
+            "Every step is spelled out, fault steps included.".into()
+        },
         random_faults_line(&shrunk.scenario),
         format!(
             "The schedule, latencies and workload are drawn from the seed in [replay] ({}). {seeds_line}",

@@ -50,7 +50,12 @@ pub fn check(scenario: &Scenario, opts: RunOptions) -> Result<Report, Box<Diverg
     };
     let a = run(scenario, full);
     let b = run(scenario, full);
-    match first_divergence(a.trace.events(), b.trace.events(), a.trace.total(), b.trace.total()) {
+    match first_divergence(
+        a.trace.events(),
+        b.trace.events(),
+        a.trace.total(),
+        b.trace.total(),
+    ) {
         None => Ok(a),
         Some((index, first, second, context)) => Err(Box::new(Divergence {
             seed: opts.seed,
@@ -125,7 +130,8 @@ mod tests {
     fn a_shorter_run_diverges_where_it_ends() {
         let a = [ev(0, "x")];
         let b = [ev(0, "x"), ev(1, "y")];
-        let (index, first, second, _) = first_divergence(a.iter(), b.iter(), 1, 2).expect("diverges");
+        let (index, first, second, _) =
+            first_divergence(a.iter(), b.iter(), 1, 2).expect("diverges");
         assert_eq!((index, first), (1, None));
         assert!(second.is_some());
         assert!(first_divergence(a.iter(), a.iter(), 1, 1).is_none());

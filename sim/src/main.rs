@@ -157,7 +157,11 @@ fn run_scenario(path: &std::path::Path, args: &RunArgs) -> ExitCode {
         run(&scenario, opts)
     };
     let shown = report.trace.events().count();
-    for event in report.trace.events().skip(shown.saturating_sub(args.last_events)) {
+    for event in report
+        .trace
+        .events()
+        .skip(shown.saturating_sub(args.last_events))
+    {
         println!("{event}");
     }
     println!("scenario: {}", report.scenario);

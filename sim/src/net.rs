@@ -26,16 +26,17 @@ use std::time::Duration;
 
 use futures::channel::oneshot;
 use serde::{Deserialize, Serialize};
-use shardboot::env::{ChunkStream, Incoming, KeepAliveClient, KeepAliveServer, PeerClient};
+use shardboot::env::{ChunkStream, Disk, Incoming, KeepAliveClient, KeepAliveServer, PeerClient};
 use shardboot::peer_server::PeerServer;
 use shardboot::protocol::{
     KeepAlive, MetadataRequest, RawDataRequest, RpcError, StartSessionReply, StartSessionRequest,
     TableShardMetadata, VectorPartyRef,
 };
-use shardboot::types::NodeId;
+use shardboot::types::{NodeId, TableShardId};
 
 use crate::executor::{self, sleep, sleep_until};
 use crate::faults::StreamCut;
+use crate::listings::listed_files;
 use crate::sync::{Receiver, Sender, mailbox};
 use crate::time::VirtualTime;
 use crate::world::{Defect, SimEnv, WorldRef};
@@ -191,11 +192,24 @@ impl PeerClient for SimPeer {
         };
         let metadata = self.call("fetch_metadata", call).await??;
         self.world.listings.record(self.to, &session, &metadata);
+        let shard = TableShardId::new(session.table.clone(), session.shard);
+        if let Some(first) = listed_files(&shard, &metadata).into_iter().next()
+            && self.world.defect_fires(Defect::DeleteFirstListedFile)
+        {
+            let disk = self.world.hosts[&self.to].disk.clone();
+            executor::spawn_on("rogue_cleanup", Some(self.to), async move {
+                let _ = Disk::delete(&disk, &first).await;
+            });
+        }
         Ok(metadata)
     }
 
     async fn fetch_raw_data(&self, req: RawDataRequest) -> Result<SimChunkStream, RpcError> {
         let fact = matches!(req.vector_party, VectorPartyRef::Fact { .. });
+        if fact && self.world.breaks_vector_party(&req) {
+            sleep(self.world.latency()).await;
+            return Err(RpcError::StreamBroken(self.to));
+        }
         let call = move |s: Rc<PeerServer<SimEnv>>| {
             let req = req.clone();
             async move { s.fetch_raw_data(req).await }
@@ -207,7 +221,9 @@ impl PeerClient for SimPeer {
         // Flip a bit of the first row's value (bytes 8..16 of a row).
         if fact
             && chunks.first().is_some_and(|c| c.len() >= 16)
-            && self.world.defect_fires(Defect::AlteredFirstFactRawDataStream)
+            && self
+                .world
+                .defect_fires(Defect::AlteredFirstFactRawDataStream)
         {
             chunks[0][8] ^= 1;
         }

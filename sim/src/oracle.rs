@@ -226,7 +226,9 @@ impl Oracle {
 
     /// The last bootstrap error of a table shard, if it failed.
     pub fn last_error(&self, node: NodeId, shard: &TableShardId) -> Option<&str> {
-        self.last_errors.get(&(node, shard.clone())).map(String::as_str)
+        self.last_errors
+            .get(&(node, shard.clone()))
+            .map(String::as_str)
     }
 
     /// Check one trace event (continuous safety checks).
@@ -310,8 +312,17 @@ impl Oracle {
             }
             "copy_sources_chosen" => self.check_sources(ev, node, &shard, violation),
             "peer_metadata_fetched" => {
-                let planned = ev.field("vector_parties").and_then(|v| v.parse().ok()).unwrap_or(0);
-                self.copies.insert(key, CopyProgress { planned, done: BTreeSet::new() });
+                let planned = ev
+                    .field("vector_parties")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                self.copies.insert(
+                    key,
+                    CopyProgress {
+                        planned,
+                        done: BTreeSet::new(),
+                    },
+                );
             }
             "vector_party_copied" => {
                 if let (Some(b), Some(c)) = (ev.field("batch"), ev.field("column")) {
@@ -530,10 +541,11 @@ fn check_rows(r: &ReplicaState, upstream: &Upstream, at: VirtualTime) -> Option<
     // Every archived row must sit in the batch of its event day.
     let records = upstream.records(&r.shard, Offset(0), r.rows.commit_offset);
     for (batch, offsets) in &r.rows.batches {
-        if let Some(o) = offsets
-            .iter()
-            .find(|o| records.get(o.0 as usize).is_some_and(|rec| rec.day.batch() != *batch))
-        {
+        if let Some(o) = offsets.iter().find(|o| {
+            records
+                .get(o.0 as usize)
+                .is_some_and(|rec| rec.day.batch() != *batch)
+        }) {
             return Some(violation(
                 ViolationKind::PhantomData,
                 format!("row at offset {o} archived in batch {batch}, not its event day's"),
@@ -672,16 +684,41 @@ mod tests {
     #[test]
     fn clearing_the_copy_flag_before_every_vector_party_is_written_is_reported() {
         let mut o = Oracle::default();
-        o.observe(&ev(0, 4, "peer_metadata_fetched", &[("vector_parties", "2")]));
-        o.observe(&ev(1, 4, "vector_party_copied", &[("batch", "7"), ("column", "0")]));
-        o.observe(&ev(2, 4, "vector_party_copied", &[("batch", "7"), ("column", "0")]));
+        o.observe(&ev(
+            0,
+            4,
+            "peer_metadata_fetched",
+            &[("vector_parties", "2")],
+        ));
+        o.observe(&ev(
+            1,
+            4,
+            "vector_party_copied",
+            &[("batch", "7"), ("column", "0")],
+        ));
+        o.observe(&ev(
+            2,
+            4,
+            "vector_party_copied",
+            &[("batch", "7"), ("column", "0")],
+        ));
         o.observe(&ev(3, 4, "peer_copy_flag_cleared", &[]));
         let v = o.violation().unwrap();
         assert_eq!(v.kind, ViolationKind::PeerCopyFlagClearedEarly);
         assert!(v.detail.contains("1 of 2"), "{v}");
         let mut o = Oracle::default();
-        o.observe(&ev(0, 4, "peer_metadata_fetched", &[("vector_parties", "1")]));
-        o.observe(&ev(1, 4, "vector_party_copied", &[("batch", "7"), ("column", "0")]));
+        o.observe(&ev(
+            0,
+            4,
+            "peer_metadata_fetched",
+            &[("vector_parties", "1")],
+        ));
+        o.observe(&ev(
+            1,
+            4,
+            "vector_party_copied",
+            &[("batch", "7"), ("column", "0")],
+        ));
         o.observe(&ev(2, 4, "peer_copy_flag_cleared", &[]));
         assert_eq!(o.violation(), None);
     }
@@ -693,12 +730,18 @@ mod tests {
             9,
             2,
             "invariant_violated",
-            &[("violation", "file-deleted-under-session"), ("detail", "batch 3 col 1")],
+            &[
+                ("violation", "file-deleted-under-session"),
+                ("detail", "batch 3 col 1"),
+            ],
         ));
         let v = o.violation().unwrap();
         assert_eq!(v.kind, ViolationKind::FileDeletedUnderSession);
         assert_eq!((v.node, v.trace_index), (Some(NodeId(2)), Some(9)));
-        assert!(v.to_string().starts_with("file-deleted-under-session: n2 trips/1 at"));
+        assert!(
+            v.to_string()
+                .starts_with("file-deleted-under-session: n2 trips/1 at")
+        );
     }
 
     #[test]

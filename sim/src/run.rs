@@ -6,18 +6,18 @@
 //! swarm, so that what a test shows is what a user gets.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 use std::time::Duration;
 
 use shardboot::datanode::DataNode;
 use shardboot::env::{Cluster, DiskError, Env};
-use shardboot::table_shard::{BootstrapError, BootstrapState};
 use shardboot::quirks::Quirk;
+use shardboot::table_shard::{BootstrapError, BootstrapState};
 use shardboot::types::{NodeId, ShardId, ShardState, TableShardId};
 
-use crate::faults;
 use crate::executor::{self, RunEnd, Scheduler, Stats};
+use crate::faults;
 use crate::oracle::{EndState, Oracle, ReplicaState, Violation, ViolationKind};
 use crate::scenario::{Action, Expect, KindSpec, Scenario, Step};
 use crate::sim::Sim;
@@ -123,6 +123,10 @@ pub fn run(scenario: &Scenario, opts: RunOptions) -> Report {
 /// One run in progress.
 struct Run<'a> {
     sim: Sim,
+    /// Fact table shards some serving replica has held data of.
+    held_data: RefCell<BTreeSet<TableShardId>>,
+    /// [`Defect::SecondProcessAtStart`] or [`Defect::SecondProcessLater`].
+    second_process: Option<Defect>,
     oracle: Rc<RefCell<Oracle>>,
     scenario: &'a Scenario,
     seen_version: u64,
@@ -144,8 +148,13 @@ impl<'a> Run<'a> {
             scenario.quirk_set().on(Quirk::Q13),
             sim.world().listings.clone(),
         );
+        let second_process = [Defect::SecondProcessAtStart, Defect::SecondProcessLater]
+            .into_iter()
+            .find(|d| sim.world().has_defect(*d));
         Run {
             sim,
+            held_data: RefCell::default(),
+            second_process,
             oracle: Rc::new(RefCell::new(oracle)),
             scenario,
             seen_version: 0,
@@ -161,7 +170,19 @@ impl<'a> Run<'a> {
             (heal, heal + l.within)
         });
         let mut healed = false;
+        let last_host = self.sim.world().hosts.keys().copied().last();
+        let mut second_process = match (self.second_process, last_host) {
+            (Some(Defect::SecondProcessAtStart), Some(host)) => Some((VirtualTime::ZERO, host)),
+            (Some(_), _) => Some((VirtualTime::ZERO + Duration::from_secs(300), NodeId(1))),
+            (None, _) => None,
+        };
         let outcome = loop {
+            if let Some((at, host)) = second_process
+                && self.sim.now() >= at
+            {
+                second_process = None;
+                self.sim.start_second_process(host);
+            }
             let end = self
                 .sim
                 .run_until_bounded((self.sim.now() + SLICE).min(until), max_polls);
@@ -181,7 +202,8 @@ impl<'a> Run<'a> {
                     self.sim.heal_faults();
                 }
                 if healed && self.sim.enter(|| self.converged()) {
-                    self.sim.enter(|| tracing::info!(target: "sim::run", "cluster_converged"));
+                    self.sim
+                        .enter(|| tracing::info!(target: "sim::run", "cluster_converged"));
                     break self.sim.enter(|| self.end_state());
                 }
                 if healed && now >= deadline {
@@ -298,24 +320,30 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// Every shard whose tables have data upstream keeps at least one
-    /// `Available`/`Leaving` replica whose disk holds it (durable commit
-    /// offset past zero). Reported as a probe event so it gets a trace index.
+    /// Once some `Available`/`Leaving` replica of a fact table shard holds
+    /// data (a durable commit offset past zero), at least one always does.
+    /// Reported as a probe event so it gets a trace index.
     fn check_replicas_hold_data(&self) {
         let world = self.sim.world();
         let view = world.placement.view();
         for (shard, replicas) in &view.placement.shards {
-            for table in self.scenario.tables.iter().filter(|t| t.kind == KindSpec::Fact) {
+            for table in self
+                .scenario
+                .tables
+                .iter()
+                .filter(|t| t.kind == KindSpec::Fact)
+            {
                 let id = TableShardId::new(table.name.clone(), *shard);
-                if world.upstream.head(&id).0 == 0 {
-                    continue;
-                }
                 let holders = replicas
                     .iter()
                     .filter(|(_, s)| matches!(s, ShardState::Available | ShardState::Leaving))
                     .filter(|(n, _)| world.hosts[n].disk.meta(&id).commit_offset.0 > 0)
                     .count();
-                if holders == 0 {
+                if holders > 0 {
+                    self.held_data.borrow_mut().insert(id);
+                    continue;
+                }
+                if self.held_data.borrow().contains(&id) {
                     tracing::warn!(target: "sim::oracle", violation = "no-replica-holds-data",
                         table = %id.table, shard = %id.shard,
                         detail = "no Available or Leaving replica has any of its rows on disk",
@@ -398,6 +426,22 @@ async fn apply_step(
     };
     if let Err(e) = result {
         tracing::info!(target: "sim::step", error = %e, "step_refused");
+    }
+    if world.has_defect(Defect::AutoMarkAvailable) {
+        auto_mark_available(placement);
+    }
+}
+
+/// [`Defect::AutoMarkAvailable`]: every `Initializing` replica is marked
+/// `Available` at once, as a buggy operator automation would.
+fn auto_mark_available(placement: &PlacementService) {
+    let view = placement.view();
+    for (shard, replicas) in &view.placement.shards {
+        for (node, state) in replicas {
+            if *state == ShardState::Initializing {
+                let _ = placement.mark_available(*node, &[*shard]);
+            }
+        }
     }
 }
 

@@ -16,6 +16,11 @@
 //!
 //! Faults: fault steps are steps (dropped like any other); random fault
 //! kinds of `[faults]` are switched off one by one and their rates halved.
+//! At the end, random fault *episodes* that fired (partitions, held links,
+//! unhealthy hosts, clock jumps) are written out as explicit fault steps
+//! when the run still fails that way ([`explicit_faults`]); per-message
+//! faults (drops, cuts, disk errors) have no scripted equivalent and stay
+//! random, decided by the seed.
 
 use std::time::Duration;
 
@@ -96,6 +101,9 @@ pub struct Shrunk {
     pub trace_hash: String,
     /// Runs made (including the first).
     pub runs: usize,
+    /// Fault steps written in place of random fault episodes that fired
+    /// (0: none were converted).
+    pub explicit_steps: usize,
     pub before: Size,
     pub after: Size,
 }
@@ -207,6 +215,22 @@ pub fn shrink(
             break;
         }
     }
+    // Random fault episodes that fired become explicit fault steps, if the
+    // run still fails that way without the random driver.
+    let mut explicit_steps = 0;
+    if let Some(candidate) = explicit_faults(&current, seed, scheduler) {
+        runs += 1;
+        let report = attempt(&candidate);
+        if let Outcome::Violation(v) = &report.outcome
+            && v.kind == target
+        {
+            explicit_steps = candidate.steps.len() - current.steps.len();
+            progress(&format!("explicit faults: {}", Size::of(&candidate)));
+            violation = v.clone();
+            hash = report.trace.hash();
+            current = candidate;
+        }
+    }
     let mut scenario = current;
     scenario.expect = Expect::Violation(target.name().into());
     scenario.replay = Some(ReplaySpec {
@@ -223,6 +247,7 @@ pub fn shrink(
         scheduler,
         trace_hash: hash,
         runs,
+        explicit_steps,
     })
 }
 
@@ -248,6 +273,118 @@ pub fn failing_seeds(
         }
     }
     (failing, total)
+}
+
+/// The random fault kinds that are episodes with a scripted equivalent
+/// (a fault step), and those without one.
+const EPISODES: [&str; 4] = ["net.partition", "net.hold", "net.unhealthy", "clock.jump"];
+
+/// `s` with its random fault *episodes* (partitions, held links, unhealthy
+/// hosts, clock jumps) replaced by the explicit fault steps of what fired in
+/// the run of `seed`/`scheduler`, and those kinds switched off; `None` when
+/// there is nothing to convert or a random kind without a scripted
+/// equivalent (drops, stream cuts, disk errors, ...) is still on. The caller
+/// checks that the result still fails: removing the random fault driver
+/// changes the schedule.
+pub fn explicit_faults(s: &Scenario, seed: u64, scheduler: Scheduler) -> Option<Scenario> {
+    use crate::faults::steps::{ClockShift, FaultAction};
+    let mut probe = s.faults.clone();
+    let on: Vec<&str> = fault_ratios(&mut probe)
+        .into_iter()
+        .filter(|(_, r)| r.num > 0)
+        .map(|(n, _)| n)
+        .collect();
+    let clock = &s.faults.clock;
+    if on.is_empty()
+        || on.iter().any(|n| !EPISODES.contains(n))
+        || !clock.skew_max.is_zero()
+        || clock.drift_max_ppm > 0
+    {
+        return None;
+    }
+    let report = run(
+        s,
+        RunOptions {
+            scheduler,
+            keep: Keep::All,
+            ..RunOptions::seed(seed)
+        },
+    );
+    let node = |v: Option<&str>| -> Option<NodeName> {
+        Some(NodeName(NodeId(v?.strip_prefix('n')?.parse().ok()?)))
+    };
+    let mut steps: Vec<(Duration, Action)> = Vec::new();
+    for e in report.trace.events() {
+        if e.name != "fault_injected" || e.field("source") != Some("random") {
+            continue;
+        }
+        let at = Duration::from_millis(e.time.elapsed().as_millis() as u64);
+        let lasting = || Some(Duration::from_millis(e.field("for_ms")?.parse().ok()?));
+        let fault = |a| Action::Fault(a);
+        match e.field("kind")? {
+            "partition" => {
+                // `{NodeId(1), NodeId(3)}`
+                let nodes: Vec<NodeName> = e
+                    .field("nodes")?
+                    .split("NodeId(")
+                    .skip(1)
+                    .filter_map(|p| p.split(')').next()?.parse().ok())
+                    .map(|n| NodeName(NodeId(n)))
+                    .collect();
+                let oneway = e.field("oneway") == Some("true");
+                steps.push((
+                    at,
+                    fault(FaultAction::Partition {
+                        nodes,
+                        from: Vec::new(),
+                        oneway,
+                    }),
+                ));
+                steps.push((at + lasting()?, fault(FaultAction::Heal {})));
+            }
+            "hold_link" => {
+                let (from, to) = (node(e.field("from"))?, node(e.field("to"))?);
+                steps.push((at, fault(FaultAction::HoldLink { from, to })));
+                steps.push((
+                    at + lasting()?,
+                    fault(FaultAction::ReleaseLink { from, to }),
+                ));
+            }
+            "unhealthy" => {
+                let node = node(e.field("node"))?;
+                steps.push((
+                    at,
+                    fault(FaultAction::Unhealthy {
+                        node,
+                        lasting: lasting()?,
+                    }),
+                ));
+            }
+            "clock_jump" => {
+                let node = node(e.field("node"))?;
+                let by = ClockShift {
+                    forward: e.field("forward") == Some("true"),
+                    by: Duration::from_millis(e.field("by_ms")?.parse().ok()?),
+                };
+                steps.push((at, fault(FaultAction::ClockJump { node, by })));
+            }
+            _ => return None,
+        }
+    }
+    let mut out = s.clone();
+    for (name, r) in fault_ratios(&mut out.faults) {
+        if EPISODES.contains(&name) {
+            *r = Ratio::NEVER;
+        }
+    }
+    out.steps.extend(
+        steps
+            .into_iter()
+            .filter(|(at, _)| *at <= s.duration)
+            .map(|(at, a)| step(at, a)),
+    );
+    out.steps.sort_by_key(|st| st.get_ref().at);
+    Scenario::parse(std::path::Path::new("explicit.toml"), &to_toml(&out)).ok()
 }
 
 fn step(at: Duration, action: Action) -> Spanned<Step> {

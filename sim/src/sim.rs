@@ -40,8 +40,8 @@ use shardboot::options::Options;
 use shardboot::types::{Day, NodeId, ShardState};
 
 use crate::clock::TrueClock;
-use crate::faults;
 use crate::executor::{Executor, JoinHandle, Limits, RunEnd, Scheduler, Stats};
+use crate::faults;
 use crate::rng::SimRng;
 use crate::scenario::{InitialState, Scenario};
 use crate::time::VirtualTime;
@@ -58,6 +58,8 @@ pub struct Sim {
     executor: Executor,
     world: World,
     nodes: Nodes,
+    /// Processes started beside a host's own (planted defects only).
+    extra: RefCell<Vec<Rc<DataNode<SimEnv>>>>,
     options: Options,
 }
 
@@ -123,6 +125,7 @@ impl Sim {
             executor,
             world,
             nodes: Rc::default(),
+            extra: RefCell::default(),
             options: scenario.bootstrap_options(),
         }
     }
@@ -157,6 +160,18 @@ impl Sim {
         self.world.set_server(node, Some(dn.peer_server()));
         self.nodes.borrow_mut().insert(node, dn.clone());
         self.executor.enter(|| dn.start());
+    }
+
+    /// Start a second data-node process on `node` beside the running one (a
+    /// planted deployment bug): it shares the host's disk and placement, its
+    /// peers keep talking to the first, and the end-state check ignores it.
+    pub fn start_second_process(&self, node: NodeId) {
+        let dn = DataNode::new(self.world.env(node), self.options.clone());
+        self.executor.enter(|| {
+            tracing::info!(target: "sim::defect", node = %node, "second_process_started");
+            dn.start();
+        });
+        self.extra.borrow_mut().push(dn);
     }
 
     /// Start every host's data node.

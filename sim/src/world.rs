@@ -17,8 +17,8 @@ use std::time::Duration;
 use shardboot::env::{Cluster, ClusterError, Env};
 use shardboot::peer_server::PeerServer;
 use shardboot::placement::ClusterView;
-use shardboot::protocol::RpcError;
-use shardboot::types::{NodeId, ShardId, Timestamp};
+use shardboot::protocol::{RawDataRequest, RpcError, VectorPartyRef};
+use shardboot::types::{NodeId, ShardId, ShardState, Timestamp};
 
 use crate::buggify::Buggify;
 use crate::clock::TrueClock;
@@ -51,6 +51,9 @@ pub struct WorldState {
     defects: RefCell<Vec<Defect>>,
     /// The files each copy session was told about (for the oracle).
     pub listings: Listings,
+    /// State of [`Defect::BreakFirstVectorPartyThrice`]: the victim and how
+    /// many more requests for it fail.
+    broken_vector_party: RefCell<Option<(BrokenVectorParty, u32)>>,
     /// Injected faults: network, disks, node clocks, placement service.
     pub faults: Faults,
     /// BUGGIFY points: off until configured (see [`crate::buggify`]).
@@ -70,6 +73,30 @@ pub enum Defect {
     /// value changed (row structure intact): the copy holds data the
     /// upstream never had.
     AlteredFirstFactRawDataStream,
+    /// Every host's view of the placement shows an extra `Available` replica
+    /// of each shard on a host that is not in the placement (`n99`): the
+    /// placement client lies.
+    PhantomReplicaInView,
+    /// The operator's automation marks every new `Initializing` replica
+    /// `Available` the moment it is placed, before its host copied anything.
+    AutoMarkAvailable,
+    /// Right after a source lists a table shard's files to a copy session, a
+    /// rogue cleanup on the source deletes the first listed file.
+    DeleteFirstListedFile,
+    /// The first fact vector party a copy asks for fails on its first three
+    /// requests (a flaky link during exactly that transfer).
+    BreakFirstVectorPartyThrice,
+    /// Every fact vector party of the table shard whose copy asks first
+    /// fails on every request: that table shard can never be copied from
+    /// any source (an unrecoverable world).
+    BreakFirstVectorPartyForever,
+    /// A second data-node process starts on the last (spare) host next to
+    /// the first, at the same time (a deployment that launches the service
+    /// twice); both bootstrap what the host is given.
+    SecondProcessAtStart,
+    /// A second data-node process starts on `n1` five minutes in, after the
+    /// first has bootstrapped everything.
+    SecondProcessLater,
     /// Network latency also depends on a process-wide counter, as a stray
     /// `static` would: the second run of a seed differs from the first (a
     /// test of the determinism self-check). Fires on every hop.
@@ -79,6 +106,9 @@ pub enum Defect {
 /// Backing state of [`Defect::ProcessGlobalLatency`]: deliberately shared by
 /// every run in the process.
 static STRAY_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Which vector party [`Defect::BreakFirstVectorPartyThrice`] breaks.
+type BrokenVectorParty = (String, ShardId, VectorPartyRef);
 
 /// A handle on the world state.
 pub type WorldRef = Rc<WorldState>;
@@ -96,10 +126,53 @@ impl WorldState {
             lo.as_nanos() as u64,
             hi.as_nanos().max(lo.as_nanos()) as u64,
         );
-        if self.defects.borrow().contains(&Defect::ProcessGlobalLatency) {
+        if self
+            .defects
+            .borrow()
+            .contains(&Defect::ProcessGlobalLatency)
+        {
             ns += STRAY_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 7 * 1_000_000;
         }
         Duration::from_nanos(ns)
+    }
+
+    /// [`Defect::BreakFirstVectorPartyThrice`] and `...Forever`: whether
+    /// this request for `vp` must fail (the first fact vector party asked
+    /// for, three times or always).
+    pub fn breaks_vector_party(&self, req: &RawDataRequest) -> bool {
+        let times = if self.has_defect(Defect::BreakFirstVectorPartyThrice) {
+            3
+        } else if self.has_defect(Defect::BreakFirstVectorPartyForever) {
+            u32::MAX
+        } else {
+            return false;
+        };
+        let key = (
+            req.session.table.clone(),
+            req.session.shard,
+            req.vector_party.clone(),
+        );
+        let mut target = self.broken_vector_party.borrow_mut();
+        let (victim, left) = target.get_or_insert_with(|| (key.clone(), times));
+        // Forever: every vector party of the victim's table shard, from any
+        // source; thrice: exactly the first one.
+        let hit = if times == u32::MAX {
+            (&victim.0, victim.1) == (&key.0, key.1)
+        } else {
+            *victim == key
+        };
+        if !hit || *left == 0 {
+            return false;
+        }
+        *left -= 1;
+        tracing::info!(target: "sim::defect", table = %key.0, shard = %key.1,
+            vector_party = ?key.2, left = *left, "defect_fired");
+        true
+    }
+
+    /// Whether `defect` was planted (for defects that act throughout).
+    pub fn has_defect(&self, defect: Defect) -> bool {
+        self.defects.borrow().contains(&defect)
     }
 
     /// Whether the planted `defect` fires now (it fires once).
@@ -169,6 +242,7 @@ impl World {
                 hosts,
                 defects: RefCell::new(Vec::new()),
                 listings: Listings::default(),
+                broken_vector_party: RefCell::new(None),
                 faults,
                 buggify: Buggify::new(rng),
             }),
@@ -293,17 +367,36 @@ pub struct SimCluster {
     world: WorldRef,
 }
 
+impl SimCluster {
+    /// The view as this host receives it (with a planted lie, if any).
+    fn received(world: &WorldState, view: Rc<ClusterView>) -> Rc<ClusterView> {
+        if !world
+            .defects
+            .borrow()
+            .contains(&Defect::PhantomReplicaInView)
+        {
+            return view;
+        }
+        let mut lie = (*view).clone();
+        for replicas in lie.placement.shards.values_mut() {
+            replicas.insert(NodeId(99), ShardState::Available);
+        }
+        Rc::new(lie)
+    }
+}
+
 impl Cluster for SimCluster {
     fn view(&self) -> Rc<ClusterView> {
-        self.world.placement.view()
+        SimCluster::received(&self.world, self.world.placement.view())
     }
 
     fn changed(&self, seen: u64) -> impl Future<Output = Rc<ClusterView>> {
-        let service = self.world.placement.clone();
+        let world = self.world.clone();
         poll_fn(move |cx| {
+            let service = &world.placement;
             let view = service.view();
             if view.version > seen {
-                Poll::Ready(view)
+                Poll::Ready(SimCluster::received(&world, view))
             } else {
                 service.watch(cx.waker());
                 Poll::Pending
