@@ -225,3 +225,36 @@ fn a_copy_that_can_never_succeed_is_a_liveness_violation() {
         _ => unreachable!(),
     }
 }
+
+#[test]
+fn losing_every_replica_of_a_shard_is_reported_as_no_replica_holds_data() {
+    for seed in 1..=2 {
+        let o = violation_with(
+            "replace-node.toml",
+            &[],
+            Some(Defect::WipeShardZeroEverywhere),
+            seed,
+        );
+        assert_reports(&o, ViolationKind::NoReplicaHoldsData);
+    }
+}
+
+#[test]
+fn every_named_violation_has_a_test_that_produces_it() {
+    // The tests above, by the violation they produce: a new invariant
+    // without a producing test fails here.
+    let produced = [
+        "data-loss",
+        "phantom-data",
+        "bootstrap-state",
+        "concurrent-bootstrap",
+        "bad-source",
+        "peer-copy-flag-cleared-early",
+        "premature-available",
+        "no-replica-holds-data",
+        "file-deleted-under-session",
+        "liveness",
+    ];
+    let names: Vec<&str> = ViolationKind::ALL.iter().map(|k| k.name()).collect();
+    assert_eq!(names, produced);
+}

@@ -189,6 +189,16 @@ impl NodeDisk {
     pub fn remove(&self, key: &FileKey) -> bool {
         self.files.borrow_mut().files.remove(key).is_some()
     }
+
+    /// Lose every file and all metadata of one table shard (a disk failure
+    /// planted in tests), without going through the code under test.
+    pub fn wipe(&self, shard: &TableShardId) {
+        self.files
+            .borrow_mut()
+            .files
+            .retain(|k, _| k.shard() != shard);
+        self.meta.borrow_mut().remove(shard);
+    }
 }
 
 impl Disk for NodeDisk {

@@ -170,6 +170,7 @@ impl<'a> Run<'a> {
             (heal, heal + l.within)
         });
         let mut healed = false;
+        let mut wiped = false;
         let last_host = self.sim.world().hosts.keys().copied().last();
         let mut second_process = match (self.second_process, last_host) {
             (Some(Defect::SecondProcessAtStart), Some(host)) => Some((VirtualTime::ZERO, host)),
@@ -182,6 +183,14 @@ impl<'a> Run<'a> {
             {
                 second_process = None;
                 self.sim.start_second_process(host);
+            }
+            if !wiped
+                && self.sim.now() >= VirtualTime::ZERO + Duration::from_secs(300)
+                && self.sim.world().has_defect(Defect::WipeShardZeroEverywhere)
+            {
+                wiped = true;
+                self.wipe_shard_zero();
+                self.sim.enter(|| self.check_replicas_hold_data());
             }
             let end = self
                 .sim
@@ -318,6 +327,24 @@ impl<'a> Run<'a> {
             trace_index: None,
             detail: format!("not converged after the heal: {}", stuck.join("; ")),
         }
+    }
+
+    /// [`Defect::WipeShardZeroEverywhere`].
+    fn wipe_shard_zero(&self) {
+        let world = self.sim.world();
+        for table in self
+            .scenario
+            .tables
+            .iter()
+            .filter(|t| t.kind == KindSpec::Fact)
+        {
+            let id = TableShardId::new(table.name.clone(), ShardId(0));
+            for host in world.hosts.values() {
+                host.disk.wipe(&id);
+            }
+        }
+        self.sim
+            .enter(|| tracing::info!(target: "sim::defect", "shard_zero_wiped_everywhere"));
     }
 
     /// Once some `Available`/`Leaving` replica of a fact table shard holds

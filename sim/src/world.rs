@@ -97,6 +97,10 @@ pub enum Defect {
     /// A second data-node process starts on `n1` five minutes in, after the
     /// first has bootstrapped everything.
     SecondProcessLater,
+    /// Five minutes in, every host loses the files and metadata of shard 0
+    /// of every fact table at once: a correlated failure no fault plan may
+    /// cause, after which no replica holds that data.
+    WipeShardZeroEverywhere,
     /// Network latency also depends on a process-wide counter, as a stray
     /// `static` would: the second run of a seed differs from the first (a
     /// test of the determinism self-check). Fires on every hop.
