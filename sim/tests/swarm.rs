@@ -218,3 +218,55 @@ fn a_runaway_run_ends_at_its_step_bound_as_a_liveness_failure() {
         assert!(r.detail.as_deref().unwrap().contains("step bound"), "{r:?}");
     }
 }
+
+#[test]
+fn random_fault_episodes_that_fired_become_explicit_fault_steps() {
+    let text = r#"
+name = "episodes"
+duration = "20m"
+[cluster]
+nodes = 3
+replicas = 2
+shards = 2
+[[table]]
+name = "trips"
+kind = "fact"
+[faults.net]
+partition = { num = 1, den = 60 }
+partition_max = "20s"
+hold = { num = 1, den = 60 }
+unhealthy = { num = 1, den = 60 }
+[faults.clock]
+jump = { num = 1, den = 120 }
+jump_max = "30s"
+"#;
+    let s = entry("episodes", text).scenario;
+    let explicit = bootsim::shrink::explicit_faults(&s, 3, bootsim::executor::Scheduler::Random)
+        .expect("episodes only: convertible");
+    let mut left = explicit.faults.clone();
+    assert!(
+        bootsim::randomise::fault_ratios(&mut left)
+            .iter()
+            .all(|(_, r)| r.num == 0),
+        "{:?}",
+        explicit.faults
+    );
+    let names: Vec<String> = explicit
+        .steps
+        .iter()
+        .map(|st| format!("{:?}", st.get_ref().action))
+        .collect();
+    for kind in ["Partition", "Heal", "HoldLink", "Unhealthy", "ClockJump"] {
+        assert!(
+            names.iter().any(|n| n.contains(kind)),
+            "no {kind} step in {names:?}"
+        );
+    }
+    // A kind without a scripted equivalent keeps the faults random.
+    let mut with_drops = s.clone();
+    with_drops.faults.net.drop = bootsim::rng::Ratio::new(1, 100);
+    assert!(
+        bootsim::shrink::explicit_faults(&with_drops, 3, bootsim::executor::Scheduler::Random)
+            .is_none()
+    );
+}
