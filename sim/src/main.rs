@@ -66,8 +66,10 @@ struct RunArgs {
     #[arg(long, value_name = "FILE")]
     scenario: Option<PathBuf>,
     /// Seed of the run: decides the schedule and every random choice.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
+    /// Default: the `[replay]` seed (and scheduler) of the scenario file if
+    /// it has one (failure artifacts, regressions), else 1.
+    #[arg(long)]
+    seed: Option<u64>,
     /// How the next task is picked among the ready ones.
     #[arg(long, value_enum, default_value_t = SchedulerArg::Random)]
     scheduler: SchedulerArg,
@@ -136,9 +138,14 @@ fn run_scenario(path: &std::path::Path, args: &RunArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
+    let (seed, scheduler) = match (args.seed, &scenario.replay) {
+        (Some(seed), _) => (seed, args.scheduler.into()),
+        (None, Some(r)) => (r.seed, r.scheduler),
+        (None, None) => (1, args.scheduler.into()),
+    };
     let opts = RunOptions {
-        seed: args.seed,
-        scheduler: args.scheduler.into(),
+        seed,
+        scheduler,
         keep: Keep::Last(args.last_events),
         defect: None,
     };
@@ -192,7 +199,8 @@ fn run_scenario(path: &std::path::Path, args: &RunArgs) -> ExitCode {
 
 fn run_demo(args: &RunArgs) -> ExitCode {
     let keep = Keep::Last(args.last_events);
-    let run = Demo::default().run(args.seed, args.scheduler.into(), keep);
+    let seed = args.seed.unwrap_or(1);
+    let run = Demo::default().run(seed, args.scheduler.into(), keep);
     for event in run.trace.events() {
         println!("{event}");
     }
@@ -207,7 +215,7 @@ fn run_demo(args: &RunArgs) -> ExitCode {
         stats.spawned
     );
     println!("events: {}", run.trace.total());
-    println!("seed: {}", args.seed);
+    println!("seed: {seed}");
     println!("trace-hash: {}", run.trace.hash());
     match run.end {
         RunEnd::AllDone => ExitCode::SUCCESS,
