@@ -28,6 +28,8 @@ pub mod run;
 pub mod scenario;
 pub mod shrink;
 pub mod sim;
+#[cfg(feature = "proptest")]
+pub mod strategies;
 pub mod summary;
 pub mod swarm;
 pub mod sync;
