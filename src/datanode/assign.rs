@@ -209,6 +209,15 @@ impl<E: Env> DataNode<E> {
             Some(work) => Some(work.busy.lock().await),
             None => None,
         };
+        // Peer safety (SPEC §7): a Leaving replica may still be a copy
+        // source when it leaves. Like the background jobs, take the token
+        // first: it is refused while a copy session of this table shard is
+        // open (and, Q9 off, refuses new sessions until released). Upstream
+        // deletes at once; found by the chaos swarm (file deleted under an
+        // open session).
+        while !self.peer_server.acquire_token(&id) {
+            self.env.sleep(REMOVAL_POLL).await;
+        }
         let deleted = match ts.store().purge_local().await {
             Ok(n) => n,
             Err(error) => {
@@ -219,6 +228,7 @@ impl<E: Env> DataNode<E> {
                 0
             }
         };
+        self.peer_server.release_token(&id);
         tracing::info!(
             table = %id.table, shard = %id.shard, files = deleted,
             "table_shard_removed"
