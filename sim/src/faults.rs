@@ -39,7 +39,9 @@ use std::time::Duration;
 use shardboot::env::ClusterError;
 use shardboot::types::{NodeId, ShardId, Timestamp};
 
-pub use config::{BadKnob, ClockFaults, DiskFaultConfig, FaultConfig, NetFaults, PlacementFaults};
+pub use config::{
+    BadKnob, ClockFaults, DiskFaultConfig, FaultConfig, NetFaults, NodeFaults, PlacementFaults,
+};
 pub use disk::DiskFaults;
 pub use links::{Partition, StreamCut};
 pub use random::drive;

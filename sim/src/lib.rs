@@ -7,7 +7,8 @@
 //! capture and trace hash); the world: [`world`] (hosts and the seams),
 //! [`disk`], [`net`], [`clock`], [`topology`] (placement service),
 //! [`upstream`] (log and workload), [`faults`] (fault injection and its
-//! atlas); [`scenario`] (the TOML format);
+//! atlas), [`lifecycle`] (crash, pause and restart of hosts' processes),
+//! [`buggify`] (BUGGIFY points' odds); [`scenario`] (the TOML format);
 //! [`demo`] (the built-in demo workload).
 
 pub mod artifact;
@@ -18,6 +19,7 @@ pub mod determinism;
 pub mod disk;
 pub mod executor;
 pub mod faults;
+pub mod lifecycle;
 pub mod listings;
 pub mod net;
 pub mod oracle;

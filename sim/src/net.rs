@@ -6,7 +6,9 @@
 //! *delay lines*: each message is stamped with its delivery time (never
 //! before the previous one: the stream is ordered, like TCP) and the
 //! receiver waits until then. A stream whose other end is dropped without a
-//! clean end reads as broken.
+//! clean end reads as broken. A paused host ([`crate::lifecycle`]) answers
+//! late: its server-side work is parked with its other tasks, and its
+//! raw-data streams send nothing until it resumes.
 //!
 //! Network faults ([`crate::faults`]) act here: every hop and stream
 //! message may be slow (tail latency) or held on its link; a unary request
@@ -20,7 +22,7 @@
 use std::collections::VecDeque;
 use std::future::{Future, poll_fn};
 use std::pin::pin;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -229,6 +231,11 @@ impl PeerClient for SimPeer {
         }
         Ok(SimChunkStream {
             peer: self.to,
+            server: self
+                .world
+                .server(self.to)
+                .as_ref()
+                .map_or_else(Weak::new, Rc::downgrade),
             client: self.from,
             chunks: chunks.into(),
             cut: self.world.faults.register_stream(self.from, self.to),
@@ -405,9 +412,12 @@ impl KeepAliveServer for SimKeepAliveServer {
 }
 
 /// A raw-data stream from `peer` to `client`: the file's chunks, each
-/// arriving after its transfer time.
+/// arriving after its transfer time, while the process that serves it runs
+/// (it breaks if the source crashes, even if it restarted since).
 pub struct SimChunkStream {
     peer: NodeId,
+    /// The serving process (compared by address, never upgraded).
+    server: Weak<PeerServer<SimEnv>>,
     client: NodeId,
     chunks: VecDeque<Vec<u8>>,
     cut: Rc<StreamCut>,
@@ -423,9 +433,15 @@ impl ChunkStream for SimChunkStream {
         let Some(chunk) = self.chunks.pop_front() else {
             return Ok(None);
         };
+        // A paused source sends nothing; a restarted one is another process.
+        executor::until_running(self.peer).await;
         let faults = &self.world.faults;
         sleep(self.world.transfer_time(chunk.len()) + faults.tail_latency()).await;
-        if self.world.server(self.peer).is_none() {
+        let same_process = self
+            .world
+            .server(self.peer)
+            .is_some_and(|s| Rc::as_ptr(&s) == self.server.as_ptr());
+        if !same_process {
             return broken;
         }
         faults

@@ -218,10 +218,12 @@ impl Oracle {
         self.placements.insert(version, placement);
     }
 
-    /// A node restarted: every table shard starts NotStarted.
+    /// A node crashed or restarted: every table shard starts NotStarted,
+    /// and the sessions its peer server held died with it.
     fn node_restarted(&mut self, node: NodeId) {
         self.states.retain(|(n, _), _| *n != node);
         self.copies.retain(|(n, _), _| *n != node);
+        self.sessions.retain(|(n, _), _| *n != node);
     }
 
     /// The last bootstrap error of a table shard, if it failed.

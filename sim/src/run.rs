@@ -18,6 +18,8 @@ use shardboot::types::{NodeId, ShardId, ShardState, TableShardId};
 
 use crate::executor::{self, RunEnd, Scheduler, Stats};
 use crate::faults;
+use crate::faults::steps::FaultAction;
+use crate::lifecycle::{Lifecycle, Source};
 use crate::oracle::{EndState, Oracle, ReplicaState, Violation, ViolationKind};
 use crate::scenario::{Action, Expect, KindSpec, Scenario, Step};
 use crate::sim::Sim;
@@ -275,9 +277,10 @@ impl<'a> Run<'a> {
             let nodes = self.sim.nodes();
             let oracle = self.oracle.clone();
             let handle = self.sim.world().handle();
+            let lifecycle = self.sim.lifecycle().clone();
             self.sim.spawn("step", None, async move {
                 executor::sleep_until(VirtualTime::ZERO + step.at).await;
-                apply_step(&step.action, &world, &nodes, &oracle, &handle).await;
+                apply_step(&step.action, &world, &nodes, &oracle, &handle, &lifecycle).await;
             });
         }
     }
@@ -423,6 +426,7 @@ async fn apply_step(
     nodes: &RefCell<BTreeMap<NodeId, Rc<DataNode<SimEnv>>>>,
     oracle: &RefCell<Oracle>,
     world: &WorldRef,
+    lifecycle: &Lifecycle,
 ) {
     tracing::info!(target: "sim::step", action = ?action, "step_started");
     let result = match action {
@@ -448,6 +452,28 @@ async fn apply_step(
         }
         Action::Fault(fault) => {
             faults::steps::apply(world, fault);
+            if matches!(fault, FaultAction::HealAll {}) {
+                lifecycle.heal();
+            }
+            Ok(())
+        }
+        Action::Crash {
+            node,
+            restart_after,
+        } => {
+            lifecycle.crash(node.0, *restart_after, Source::Step);
+            Ok(())
+        }
+        Action::Pause { node, duration } => {
+            lifecycle.pause(node.0, *duration, Source::Step);
+            Ok(())
+        }
+        Action::RestartEmpty { node } => {
+            lifecycle.restart_empty(node.0, Source::Step);
+            Ok(())
+        }
+        Action::RestartWithDiskOf { node, from } => {
+            lifecycle.restart_with_disk_of(node.0, from.0, Source::Step);
             Ok(())
         }
     };

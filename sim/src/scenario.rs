@@ -346,6 +346,23 @@ pub enum Action {
     /// A fault step (`partition`, `clock_jump`, ...: see [`FaultAction`]).
     #[serde(skip)]
     Fault(FaultAction),
+    /// Crash a host's process; it restarts on its own disk after
+    /// `restart_after` (see [`crate::lifecycle`]).
+    Crash {
+        node: NodeName,
+        #[serde(with = "duration")]
+        restart_after: Duration,
+    },
+    /// Stall a host's process (a GC pause) `for` this long.
+    Pause {
+        node: NodeName,
+        #[serde(rename = "for", with = "duration")]
+        duration: Duration,
+    },
+    /// Restart a host's process at once on an erased disk.
+    RestartEmpty { node: NodeName },
+    /// Restart a host's process at once on a copy of `from`'s disk.
+    RestartWithDiskOf { node: NodeName, from: NodeName },
 }
 
 /// A node name as written in a scenario: `n1`, `n2`, ...
@@ -523,8 +540,22 @@ impl Scenario {
         for step in &self.steps {
             let span = step.span();
             match &step.get_ref().action {
-                Action::AddNode { node } | Action::RemoveNode { node } | Action::Retry { node } => {
-                    known(node, span, "node")?
+                Action::AddNode { node }
+                | Action::RemoveNode { node }
+                | Action::Retry { node }
+                | Action::Crash { node, .. }
+                | Action::Pause { node, .. }
+                | Action::RestartEmpty { node } => known(node, span, "node")?,
+                Action::RestartWithDiskOf { node, from } => {
+                    known(node, span.clone(), "node")?;
+                    known(from, span.clone(), "from")?;
+                    if node == from {
+                        return Err(invalid(
+                            span,
+                            "from",
+                            "a host cannot restart with a copy of its own disk".into(),
+                        ));
+                    }
                 }
                 Action::ReplaceNode { old, new } => {
                     known(old, span.clone(), "old")?;

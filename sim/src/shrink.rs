@@ -487,6 +487,22 @@ fn map_nodes(action: &Action, f: &impl Fn(NodeId) -> Option<NodeId>) -> Option<A
             replicas: *replicas,
         },
         Action::Fault(step) => Action::Fault(step.map_nodes(f)?),
+        Action::Crash {
+            node,
+            restart_after,
+        } => Action::Crash {
+            node: m(node)?,
+            restart_after: *restart_after,
+        },
+        Action::Pause { node, duration } => Action::Pause {
+            node: m(node)?,
+            duration: *duration,
+        },
+        Action::RestartEmpty { node } => Action::RestartEmpty { node: m(node)? },
+        Action::RestartWithDiskOf { node, from } => Action::RestartWithDiskOf {
+            node: m(node)?,
+            from: m(from)?,
+        },
     })
 }
 

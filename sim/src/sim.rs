@@ -36,12 +36,12 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use shardboot::datanode::DataNode;
-use shardboot::options::Options;
 use shardboot::types::{Day, NodeId, ShardState};
 
 use crate::clock::TrueClock;
 use crate::executor::{Executor, JoinHandle, Limits, RunEnd, Scheduler, Stats};
 use crate::faults;
+use crate::lifecycle::Lifecycle;
 use crate::rng::SimRng;
 use crate::scenario::{InitialState, Scenario};
 use crate::time::VirtualTime;
@@ -57,10 +57,9 @@ pub type Nodes = Rc<RefCell<BTreeMap<NodeId, Rc<DataNode<SimEnv>>>>>;
 pub struct Sim {
     executor: Executor,
     world: World,
-    nodes: Nodes,
+    lifecycle: Lifecycle,
     /// Processes started beside a host's own (planted defects only).
     extra: RefCell<Vec<Rc<DataNode<SimEnv>>>>,
-    options: Options,
 }
 
 impl Sim {
@@ -107,6 +106,13 @@ impl Sim {
             executor.spawn("fault_driver", None, faults::drive(world.handle()));
         }
         world.buggify.configure(scenario.buggify);
+        let lifecycle = Lifecycle::new(world.handle(), scenario.bootstrap_options());
+        if scenario.faults.node.any() {
+            let driver = lifecycle
+                .clone()
+                .drive(scenario.faults.node.clone(), root.clone());
+            executor.spawn("node_fault_driver", None, driver);
+        }
         executor.spawn(
             "workload",
             None,
@@ -124,9 +130,8 @@ impl Sim {
         Sim {
             executor,
             world,
-            nodes: Rc::default(),
+            lifecycle,
             extra: RefCell::default(),
-            options: scenario.bootstrap_options(),
         }
     }
 
@@ -136,9 +141,12 @@ impl Sim {
 
     /// End every fault now and inject no more random ones (the runner's
     /// liveness phase calls this at the heal time; see
-    /// [`crate::faults::Faults::heal_all`]).
+    /// [`crate::faults::Faults::heal_all`] and [`Lifecycle::heal`]).
     pub fn heal_faults(&self) {
-        self.executor.enter(|| self.world.faults.heal_all());
+        self.executor.enter(|| {
+            self.world.faults.heal_all();
+            self.lifecycle.heal();
+        });
     }
 
     /// The seams of `node`, for building pieces of a node by hand.
@@ -156,17 +164,19 @@ impl Sim {
 
     /// Start a data node process on `node` (its loops start at once).
     pub fn start_node(&self, node: NodeId) {
-        let dn = DataNode::new(self.world.env(node), self.options.clone());
-        self.world.set_server(node, Some(dn.peer_server()));
-        self.nodes.borrow_mut().insert(node, dn.clone());
-        self.executor.enter(|| dn.start());
+        self.executor.enter(|| self.lifecycle.start(node));
+    }
+
+    /// Crashes, pauses and restarts of the hosts' processes.
+    pub fn lifecycle(&self) -> &Lifecycle {
+        &self.lifecycle
     }
 
     /// Start a second data-node process on `node` beside the running one (a
     /// planted deployment bug): it shares the host's disk and placement, its
     /// peers keep talking to the first, and the end-state check ignores it.
     pub fn start_second_process(&self, node: NodeId) {
-        let dn = DataNode::new(self.world.env(node), self.options.clone());
+        let dn = DataNode::new(self.world.env(node), self.lifecycle.options().clone());
         self.executor.enter(|| {
             tracing::info!(target: "sim::defect", node = %node, "second_process_started");
             dn.start();
@@ -183,12 +193,12 @@ impl Sim {
 
     /// The running data node of `node`.
     pub fn node(&self, node: NodeId) -> Option<Rc<DataNode<SimEnv>>> {
-        self.nodes.borrow().get(&node).cloned()
+        self.lifecycle.nodes().borrow().get(&node).cloned()
     }
 
     /// Every running data node (shared: steps may reach them from tasks).
     pub fn nodes(&self) -> Nodes {
-        self.nodes.clone()
+        self.lifecycle.nodes()
     }
 
     /// Spawn a task (on `node`, or on no node).

@@ -123,6 +123,27 @@ impl WorldState {
         self.hosts.get(&node)?.server.borrow().clone()
     }
 
+    /// Make `server` the peer server `node`'s clients reach (`None`: the
+    /// host is down).
+    pub fn set_server(&self, node: NodeId, server: Option<Rc<PeerServer<SimEnv>>>) {
+        *self.hosts[&node].server.borrow_mut() = server;
+    }
+
+    /// The seams for code running on `node`.
+    pub fn env(self: &Rc<Self>, node: NodeId) -> SimEnv {
+        let host = &self.hosts[&node];
+        SimEnv {
+            node,
+            world: Rc::clone(self),
+            disk: host.disk.clone(),
+            rng: host.rng.clone(),
+            cluster: SimCluster {
+                world: Rc::clone(self),
+            },
+            upstream: self.upstream.clone(),
+        }
+    }
+
     /// One network hop's latency, from the `"net"` stream.
     pub fn latency(&self) -> Duration {
         let (lo, hi) = (self.net.latency_min, self.net.latency_max);
@@ -261,17 +282,7 @@ impl World {
 
     /// The seams for code running on `node`.
     pub fn env(&self, node: NodeId) -> SimEnv {
-        let host = &self.state.hosts[&node];
-        SimEnv {
-            node,
-            world: self.state.clone(),
-            disk: host.disk.clone(),
-            rng: host.rng.clone(),
-            cluster: SimCluster {
-                world: self.state.clone(),
-            },
-            upstream: self.state.upstream.clone(),
-        }
+        self.state.env(node)
     }
 
     /// Plant a defect in the world.
@@ -281,7 +292,7 @@ impl World {
 
     /// Make `server` the peer server `node`'s clients reach.
     pub fn set_server(&self, node: NodeId, server: Option<Rc<PeerServer<SimEnv>>>) {
-        *self.state.hosts[&node].server.borrow_mut() = server;
+        self.state.set_server(node, server);
     }
 }
 

@@ -11,7 +11,7 @@ fn seeds() -> std::ops::Range<u64> {
 
 #[test]
 fn buggify_fires_for_some_seeds_and_not_others() {
-    let scenario = replace_node("25m", "buggify = true", "");
+    let scenario = replace_node("1h15m", "buggify = true", "");
     let fired: Vec<usize> = seeds()
         .map(|seed| faults(&run_all(&scenario, seed), "buggify").len())
         .collect();
@@ -21,7 +21,7 @@ fn buggify_fires_for_some_seeds_and_not_others() {
 
 #[test]
 fn buggify_is_deterministic_for_a_seed() {
-    let scenario = replace_node("25m", "buggify = true", "");
+    let scenario = replace_node("1h15m", "buggify = true", "");
     let seed = seeds()
         .find(|s| !faults(&run_all(&scenario, *s), "buggify").is_empty())
         .expect("some seed fires");
@@ -37,7 +37,7 @@ fn buggify_is_deterministic_for_a_seed() {
 #[test]
 fn buggify_never_fires_when_disabled() {
     for head in ["", "buggify = false", "[buggify]\nenabled = false"] {
-        let scenario = replace_node("25m", head, "");
+        let scenario = replace_node("1h15m", head, "");
         for seed in seeds() {
             let report = run_all(&scenario, seed);
             assert!(
@@ -55,7 +55,7 @@ fn buggify_never_fires_when_disabled() {
 #[test]
 fn replace_node_survives_buggify_at_high_odds() {
     let scenario = replace_node(
-        "25m",
+        "1h15m",
         "[buggify]\nenabled = true\nactivate = { num = 1, den = 1 }\nfire = { num = 1, den = 8 }",
         "",
     );

@@ -25,6 +25,7 @@ pub struct FaultConfig {
     pub disk: DiskFaultConfig,
     pub clock: ClockFaults,
     pub placement: PlacementFaults,
+    pub node: NodeFaults,
 }
 
 impl Default for FaultConfig {
@@ -35,6 +36,7 @@ impl Default for FaultConfig {
             disk: DiskFaultConfig::default(),
             clock: ClockFaults::default(),
             placement: PlacementFaults::default(),
+            node: NodeFaults::default(),
         }
     }
 }
@@ -215,6 +217,69 @@ impl Default for PlacementFaults {
     }
 }
 
+/// Node lifecycle faults ([`crate::lifecycle`]), drawn for every running
+/// host every `check_every`: at most one fault per host per check, and none
+/// while `max_down` hosts are already crashed or paused.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NodeFaults {
+    /// How often each running host is considered. Default 1 m.
+    #[serde(with = "duration")]
+    pub check_every: Duration,
+    /// Per check: the host crashes, and restarts on the same disk after
+    /// `restart_after_min..=max`.
+    pub crash: Ratio,
+    #[serde(with = "duration")]
+    pub restart_after_min: Duration,
+    #[serde(with = "duration")]
+    pub restart_after_max: Duration,
+    /// Per check: the host's process stalls (a GC pause) for
+    /// `pause_min..=max`; peers see it slow, not down.
+    pub pause: Ratio,
+    #[serde(with = "duration")]
+    pub pause_min: Duration,
+    #[serde(with = "duration")]
+    pub pause_max: Duration,
+    /// Per check: the host restarts at once with an empty disk.
+    pub restart_empty: Ratio,
+    /// Per check: the host restarts at once with a copy of another host's
+    /// disk (an operator mix-up).
+    pub restart_with_disk_of: Ratio,
+    /// At most this many hosts crashed or paused at once (fault atlas).
+    pub max_down: u32,
+}
+
+impl Default for NodeFaults {
+    fn default() -> Self {
+        NodeFaults {
+            check_every: Duration::from_secs(60),
+            crash: Ratio::NEVER,
+            restart_after_min: Duration::from_secs(1),
+            restart_after_max: Duration::from_secs(120),
+            pause: Ratio::NEVER,
+            pause_min: Duration::from_millis(100),
+            pause_max: Duration::from_secs(30),
+            restart_empty: Ratio::NEVER,
+            restart_with_disk_of: Ratio::NEVER,
+            max_down: 1,
+        }
+    }
+}
+
+impl NodeFaults {
+    /// Whether any random node fault can happen (then its driver runs).
+    pub fn any(&self) -> bool {
+        [
+            self.crash,
+            self.pause,
+            self.restart_empty,
+            self.restart_with_disk_of,
+        ]
+        .iter()
+        .any(|r| r.num > 0)
+    }
+}
+
 /// A knob with a value a run cannot use: its dotted name and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BadKnob {
@@ -250,7 +315,8 @@ impl FaultConfig {
         let d = &self.disk;
         let c = &self.clock;
         let p = &self.placement;
-        let ratios: [(&'static str, &'static str, Ratio); 17] = [
+        let nd = &self.node;
+        let ratios: [(&'static str, &'static str, Ratio); 21] = [
             ("faults.net", "tail_latency", n.tail_latency),
             ("faults.net", "drop", n.drop),
             ("faults.net", "duplicate", n.duplicate),
@@ -275,6 +341,14 @@ impl FaultConfig {
                 "faults.placement",
                 "mark_available_delay",
                 p.mark_available_delay,
+            ),
+            ("faults.node", "crash", nd.crash),
+            ("faults.node", "pause", nd.pause),
+            ("faults.node", "restart_empty", nd.restart_empty),
+            (
+                "faults.node",
+                "restart_with_disk_of",
+                nd.restart_with_disk_of,
             ),
         ];
         for (section, field, r) in ratios {
@@ -310,6 +384,13 @@ impl FaultConfig {
                 n.unhealthy_max,
             ),
             ("faults.placement", "delay_max", p.delay_min, p.delay_max),
+            (
+                "faults.node",
+                "restart_after_max",
+                nd.restart_after_min,
+                nd.restart_after_max,
+            ),
+            ("faults.node", "pause_max", nd.pause_min, nd.pause_max),
         ];
         for (section, field, lo, hi) in ranges {
             if hi < lo {
@@ -336,6 +417,13 @@ impl FaultConfig {
                 section: "faults.net",
                 field: "timeout",
                 message: "the timeout must be longer than zero".into(),
+            });
+        }
+        if nd.check_every.is_zero() {
+            return Err(BadKnob {
+                section: "faults.node",
+                field: "check_every",
+                message: "the check interval must be longer than zero".into(),
             });
         }
         Ok(())

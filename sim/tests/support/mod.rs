@@ -10,9 +10,12 @@ use bootsim::run::{Outcome, Report, RunOptions, run};
 use bootsim::scenario::Scenario;
 use bootsim::trace::{Keep, TraceEvent};
 
-/// A replace-node cluster (n1 replaced by the spare n4 at 5 m), all quirks
-/// off, with `extra` TOML appended (more steps, `[faults]`, ...). The run
-/// lasts `duration`: what follows the last fault is the liveness window.
+/// A replace-node cluster, all quirks off: it starts at 23:30, archives the
+/// day after midnight, and at 55 m n1 is replaced by the spare n4, which
+/// copies archive batches over a slow network (20 KB/s: a copy takes some
+/// 15 s, a window for faults). `head` goes before the tables (top-level
+/// keys), `extra` after the replace step (more steps, `[faults]`,
+/// `[liveness]`, ...). The run lasts `duration`.
 pub fn replace_node(duration: &str, head: &str, extra: &str) -> Scenario {
     let text = format!(
         r#"
@@ -25,6 +28,10 @@ nodes = 3
 spare_nodes = 1
 replicas = 2
 shards = 4
+start_time = "23h30m"
+
+[network]
+bandwidth = 20000
 
 [[table]]
 name = "trips"
@@ -39,7 +46,7 @@ kind = "dimension"
 columns = 2
 
 [[step]]
-at = "5m"
+at = "55m"
 do = "replace_node"
 old = "n1"
 new = "n4"

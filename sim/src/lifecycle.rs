@@ -1,0 +1,446 @@
+//! Node lifecycle faults: a host's process crashes and restarts, stalls (a
+//! GC-like pause), or restarts on an empty disk or on a copy of another
+//! host's disk. Scripted as scenario steps (`crash`, `pause`,
+//! `restart_empty`, `restart_with_disk_of`) and drawn at random from
+//! `[faults.node]` ([`NodeFaults`]) by [`Lifecycle::drive`].
+//!
+//! What is modelled:
+//! - **crash**: the host's tasks are dropped at their await points
+//!   ([`executor::kill_node`]), its peer server leaves the network (peers'
+//!   calls fail "unavailable", its streams break), and its disk loses what
+//!   was not synced (torn when `[faults.disk] torn_write` says so, see
+//!   [`crate::faults::Faults::crash_disk`]); the metastore is durable.
+//!   After `restart_after` a fresh [`DataNode`] starts on the same disk:
+//!   nothing in memory survives (SPEC §5).
+//! - **pause**: none of the host's tasks is polled for a while; wake-ups
+//!   meanwhile (timers too) are kept and delivered on resume
+//!   ([`executor::pause_node`]). Its server stays registered: requests to
+//!   it wait (their server-side work runs as parked tasks of the host), so
+//!   peers see it slow, not down.
+//! - **restart_empty** / **restart_with_disk_of**: the process dies (if it
+//!   runs), the disk is erased or replaced by a copy of another host's disk
+//!   as it reads now, and a fresh process starts at once.
+//!
+//! Trace: every fault injected is `sim::fault` `fault_injected` (`kind`
+//! `crash`, `pause`, `restart_empty` or `restart_with_disk_of`, `node`,
+//! `source` `step` or `random`); one that cannot apply is `fault_refused`
+//! with a `reason`. For the oracle, `sim::lifecycle` events: `node_crashed`
+//! (its in-memory state is gone), `node_restarted` (`disk` `own`, `empty` or
+//! `copy of nX`), `node_paused`, `node_resumed`, and `node_faults_healed`.
+//!
+//! Not modelled: a crash inside one poll (a task dies at an await point),
+//! a restart that fails, partial disk loss, and clocks: a host's clock is
+//! the world's and keeps its skew across a restart.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::rc::Rc;
+use std::time::Duration;
+
+use shardboot::datanode::DataNode;
+use shardboot::options::Options;
+use shardboot::types::NodeId;
+
+use crate::executor::{self, sleep};
+use crate::faults::NodeFaults;
+use crate::rng::{Ratio, SimRng};
+use crate::sim::Nodes;
+use crate::world::WorldRef;
+
+/// Where a host's process stands.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum NodeStatus {
+    /// Never started.
+    #[default]
+    Stopped,
+    Up,
+    Paused,
+    /// Crashed, waiting for its restart.
+    Down,
+}
+
+/// Who asked for a fault (traced as `source`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    Step,
+    Random,
+}
+
+impl Source {
+    fn name(self) -> &'static str {
+        match self {
+            Source::Step => "step",
+            Source::Random => "random",
+        }
+    }
+}
+
+/// What a restarted process finds on its disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum DiskAfter {
+    Own,
+    Empty,
+    CopyOf(NodeId),
+}
+
+impl fmt::Display for DiskAfter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DiskAfter::Own => f.write_str("own"),
+            DiskAfter::Empty => f.write_str("empty"),
+            DiskAfter::CopyOf(n) => write!(f, "copy of {n}"),
+        }
+    }
+}
+
+/// A host's status, and a counter bumped at every change so that a
+/// scheduled restart or resume only acts on the state it was made for.
+#[derive(Clone, Copy, Debug, Default)]
+struct Host {
+    status: NodeStatus,
+    epoch: u64,
+}
+
+struct Inner {
+    world: WorldRef,
+    options: Options,
+    nodes: Nodes,
+    hosts: RefCell<BTreeMap<NodeId, Host>>,
+    /// Set by [`Lifecycle::heal`]: no more random node faults.
+    healed: Cell<bool>,
+}
+
+/// Starts, crashes, pauses and restarts the hosts' processes. Cloning
+/// shares it. Every method but [`Lifecycle::new`] and the inspectors runs
+/// inside the simulation (it spawns and reads virtual time).
+#[derive(Clone)]
+pub struct Lifecycle {
+    inner: Rc<Inner>,
+}
+
+impl Lifecycle {
+    /// Every host stopped; processes get `options`.
+    pub fn new(world: WorldRef, options: Options) -> Lifecycle {
+        Lifecycle {
+            inner: Rc::new(Inner {
+                world,
+                options,
+                nodes: Nodes::default(),
+                hosts: RefCell::default(),
+                healed: Cell::new(false),
+            }),
+        }
+    }
+
+    /// The options every process starts with.
+    pub fn options(&self) -> &Options {
+        &self.inner.options
+    }
+
+    /// The running data nodes (a crashed host has none).
+    pub fn nodes(&self) -> Nodes {
+        Rc::clone(&self.inner.nodes)
+    }
+
+    pub fn status(&self, node: NodeId) -> NodeStatus {
+        self.host(node).status
+    }
+
+    fn host(&self, node: NodeId) -> Host {
+        self.inner
+            .hosts
+            .borrow()
+            .get(&node)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    fn set_status(&self, node: NodeId, status: NodeStatus) {
+        let mut hosts = self.inner.hosts.borrow_mut();
+        let host = hosts.entry(node).or_default();
+        host.status = status;
+        host.epoch += 1;
+    }
+
+    /// Hosts crashed or paused now.
+    fn down_count(&self) -> usize {
+        self.inner
+            .hosts
+            .borrow()
+            .values()
+            .filter(|h| matches!(h.status, NodeStatus::Down | NodeStatus::Paused))
+            .count()
+    }
+
+    /// Start a fresh data-node process on `node` and make its server
+    /// reachable.
+    pub fn start(&self, node: NodeId) {
+        let world = &self.inner.world;
+        let dn = DataNode::new(world.env(node), self.inner.options.clone());
+        world.set_server(node, Some(dn.peer_server()));
+        self.inner.nodes.borrow_mut().insert(node, Rc::clone(&dn));
+        self.set_status(node, NodeStatus::Up);
+        dn.start();
+    }
+
+    /// Crash `node` and restart it on its own disk after `restart_after`.
+    pub fn crash(&self, node: NodeId, restart_after: Duration, source: Source) {
+        if !self.running(node, "crash") {
+            return;
+        }
+        tracing::info!(target: "sim::fault", kind = "crash", node = %node,
+            restart_after_ms = restart_after.as_millis() as u64, source = source.name(),
+            "fault_injected");
+        self.kill(node);
+        let this = self.clone();
+        self.after(node, restart_after, "node_restart", move || {
+            this.restart(node, DiskAfter::Own);
+        });
+    }
+
+    /// Stall `node` for `d`.
+    pub fn pause(&self, node: NodeId, d: Duration, source: Source) {
+        if self.status(node) != NodeStatus::Up {
+            self.refuse("pause", node, "the host is not running");
+            return;
+        }
+        tracing::info!(target: "sim::fault", kind = "pause", node = %node,
+            for_ms = d.as_millis() as u64, source = source.name(), "fault_injected");
+        executor::pause_node(node);
+        self.set_status(node, NodeStatus::Paused);
+        tracing::info!(target: "sim::lifecycle", node = %node, "node_paused");
+        let this = self.clone();
+        self.after(node, d, "node_resume", move || this.resume(node));
+    }
+
+    /// Restart `node` at once on an erased disk.
+    pub fn restart_empty(&self, node: NodeId, source: Source) {
+        self.restart_replacing_disk(node, DiskAfter::Empty, source);
+    }
+
+    /// Restart `node` at once on a copy of `from`'s disk.
+    pub fn restart_with_disk_of(&self, node: NodeId, from: NodeId, source: Source) {
+        self.restart_replacing_disk(node, DiskAfter::CopyOf(from), source);
+    }
+
+    /// End every node fault now: paused hosts resume, crashed ones restart
+    /// on their own disks, and no random node fault follows (the runner's
+    /// liveness phase).
+    pub fn heal(&self) {
+        self.inner.healed.set(true);
+        let hosts: Vec<(NodeId, NodeStatus)> = self
+            .inner
+            .hosts
+            .borrow()
+            .iter()
+            .map(|(n, h)| (*n, h.status))
+            .collect();
+        let (mut resumed, mut restarted) = (0, 0);
+        for (node, status) in hosts {
+            match status {
+                NodeStatus::Paused => {
+                    self.resume(node);
+                    resumed += 1;
+                }
+                NodeStatus::Down => {
+                    self.restart(node, DiskAfter::Own);
+                    restarted += 1;
+                }
+                NodeStatus::Up | NodeStatus::Stopped => {}
+            }
+        }
+        tracing::info!(target: "sim::lifecycle", resumed, restarted, "node_faults_healed");
+    }
+
+    fn restart_replacing_disk(&self, node: NodeId, disk: DiskAfter, source: Source) {
+        let kind = match disk {
+            DiskAfter::Empty => "restart_empty",
+            _ => "restart_with_disk_of",
+        };
+        if self.status(node) == NodeStatus::Stopped {
+            self.refuse(kind, node, "the host was never started");
+            return;
+        }
+        tracing::info!(target: "sim::fault", kind, node = %node, disk = %disk,
+            source = source.name(), "fault_injected");
+        if self.status(node) != NodeStatus::Down {
+            self.kill(node);
+        }
+        self.restart(node, disk);
+    }
+
+    /// Whether `node` runs (up or paused); traces the refusal if not.
+    fn running(&self, node: NodeId, kind: &'static str) -> bool {
+        let up = matches!(self.status(node), NodeStatus::Up | NodeStatus::Paused);
+        if !up {
+            self.refuse(kind, node, "the host is not running");
+        }
+        up
+    }
+
+    fn refuse(&self, kind: &'static str, node: NodeId, reason: &'static str) {
+        tracing::info!(target: "sim::fault", kind, node = %node, reason, "fault_refused");
+    }
+
+    /// The crash itself: server gone, tasks dropped, a pause lifted,
+    /// unsynced data lost.
+    fn kill(&self, node: NodeId) {
+        let world = &self.inner.world;
+        world.set_server(node, None);
+        self.inner.nodes.borrow_mut().remove(&node);
+        let tasks = executor::kill_node(node);
+        executor::resume_node(node);
+        world.faults.crash_disk(&world.hosts[&node].disk);
+        self.set_status(node, NodeStatus::Down);
+        tracing::info!(target: "sim::lifecycle", node = %node, tasks, "node_crashed");
+    }
+
+    /// A fresh process on `node`, on the disk `disk` says.
+    fn restart(&self, node: NodeId, disk: DiskAfter) {
+        let hosts = &self.inner.world.hosts;
+        match disk {
+            DiskAfter::Own => {}
+            DiskAfter::Empty => hosts[&node].disk.erase(),
+            DiskAfter::CopyOf(from) => hosts[&node].disk.copy_from(&hosts[&from].disk),
+        }
+        tracing::info!(target: "sim::lifecycle", node = %node, disk = %disk, "node_restarted");
+        self.start(node);
+    }
+
+    fn resume(&self, node: NodeId) {
+        executor::resume_node(node);
+        self.set_status(node, NodeStatus::Up);
+        tracing::info!(target: "sim::lifecycle", node = %node, "node_resumed");
+    }
+
+    /// Run `f` after `d`, unless `node`'s state changed meanwhile (another
+    /// fault, a heal).
+    fn after(&self, node: NodeId, d: Duration, name: &'static str, f: impl FnOnce() + 'static) {
+        let epoch = self.host(node).epoch;
+        let this = self.clone();
+        let _timer = executor::spawn_on(name, None, async move {
+            sleep(d).await;
+            if this.host(node).epoch == epoch {
+                f();
+            }
+        });
+    }
+
+    /// Random node faults: every `check_every` until healed, each running
+    /// host in turn may get one fault. Each kind draws from its own stream
+    /// `root.fork("fault/node_<kind>")`, and a kind that is off draws
+    /// nothing.
+    pub async fn drive(self, config: NodeFaults, root: SimRng) {
+        let mut draws = NodeDraws::new(&root);
+        loop {
+            sleep(config.check_every).await;
+            if self.inner.healed.get() {
+                return;
+            }
+            let hosts: Vec<NodeId> = self.inner.world.hosts.keys().copied().collect();
+            for node in hosts {
+                if self.status(node) == NodeStatus::Up {
+                    self.maybe_fault(node, &config, &mut draws);
+                }
+            }
+        }
+    }
+
+    fn maybe_fault(&self, node: NodeId, c: &NodeFaults, draws: &mut NodeDraws) {
+        let Some(kind) = draws.kind(c) else {
+            return;
+        };
+        if self.down_count() >= c.max_down as usize {
+            self.refuse(kind.name(), node, "max_down hosts are already down");
+            return;
+        }
+        match kind {
+            RandomKind::Crash => {
+                let d = duration(&mut draws.crash, c.restart_after_min, c.restart_after_max);
+                self.crash(node, d, Source::Random);
+            }
+            RandomKind::Pause => {
+                let d = duration(&mut draws.pause, c.pause_min, c.pause_max);
+                self.pause(node, d, Source::Random);
+            }
+            RandomKind::RestartEmpty => self.restart_empty(node, Source::Random),
+            RandomKind::RestartWithDiskOf => {
+                let others: Vec<NodeId> = self
+                    .inner
+                    .world
+                    .hosts
+                    .keys()
+                    .copied()
+                    .filter(|n| *n != node)
+                    .collect();
+                if others.is_empty() {
+                    self.refuse(kind.name(), node, "no other host");
+                    return;
+                }
+                let from = others[draws.disk_of.below(others.len() as u64) as usize];
+                self.restart_with_disk_of(node, from, Source::Random);
+            }
+        }
+    }
+}
+
+/// The kinds of random node fault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RandomKind {
+    Crash,
+    Pause,
+    RestartEmpty,
+    RestartWithDiskOf,
+}
+
+impl RandomKind {
+    fn name(self) -> &'static str {
+        match self {
+            RandomKind::Crash => "crash",
+            RandomKind::Pause => "pause",
+            RandomKind::RestartEmpty => "restart_empty",
+            RandomKind::RestartWithDiskOf => "restart_with_disk_of",
+        }
+    }
+}
+
+/// One stream per kind of random node fault.
+struct NodeDraws {
+    crash: SimRng,
+    pause: SimRng,
+    empty: SimRng,
+    disk_of: SimRng,
+}
+
+impl NodeDraws {
+    fn new(root: &SimRng) -> NodeDraws {
+        NodeDraws {
+            crash: root.fork("fault/node_crash"),
+            pause: root.fork("fault/node_pause"),
+            empty: root.fork("fault/node_restart_empty"),
+            disk_of: root.fork("fault/node_restart_with_disk_of"),
+        }
+    }
+
+    /// The first kind, in a fixed order, whose draw fires for this host.
+    fn kind(&mut self, c: &NodeFaults) -> Option<RandomKind> {
+        let fires = |rng: &mut SimRng, r: Ratio| r.num > 0 && rng.chance(r);
+        if fires(&mut self.crash, c.crash) {
+            Some(RandomKind::Crash)
+        } else if fires(&mut self.pause, c.pause) {
+            Some(RandomKind::Pause)
+        } else if fires(&mut self.empty, c.restart_empty) {
+            Some(RandomKind::RestartEmpty)
+        } else if fires(&mut self.disk_of, c.restart_with_disk_of) {
+            Some(RandomKind::RestartWithDiskOf)
+        } else {
+            None
+        }
+    }
+}
+
+/// A duration in `lo..=hi` (whole milliseconds).
+fn duration(rng: &mut SimRng, lo: Duration, hi: Duration) -> Duration {
+    Duration::from_millis(rng.between(lo.as_millis() as u64, hi.as_millis() as u64))
+}
