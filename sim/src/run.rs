@@ -285,15 +285,21 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// Every replica the placement assigns is `Available` and every table
-    /// shard of every running node is bootstrapped.
+    /// Every replica the placement assigns is `Available`, every running
+    /// node has assigned the current view, and each of its table shards is
+    /// bootstrapped.
     fn converged(&self) -> bool {
         let world = self.sim.world();
+        let version = world.placement.view().version;
         world.placement.settled()
             && self.sim.nodes().borrow().values().all(|dn| {
-                dn.table_shards()
-                    .iter()
-                    .all(|ts| ts.state() == BootstrapState::Bootstrapped)
+                // A process that has not assigned the current view yet (say,
+                // one the heal just restarted) has no table shards yet.
+                dn.assigned_version() == Some(version)
+                    && dn
+                        .table_shards()
+                        .iter()
+                        .all(|ts| ts.state() == BootstrapState::Bootstrapped)
             })
     }
 

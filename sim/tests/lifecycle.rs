@@ -211,3 +211,26 @@ fn lifecycle_steps_are_validated_with_file_line_and_field() {
     assert!(err("do = \"pause\"\nnode = \"n1\"\nfor = \"soon\"").contains("not a duration"));
     assert_eq!(err("do = \"pause\"\nnode = \"n1\"\nfor = \"5s\""), "");
 }
+
+#[test]
+fn a_host_restarted_by_the_heal_is_bootstrapped_before_the_cluster_counts_as_converged() {
+    let scenario = with_steps(
+        "[[step]]\nat = \"1h4m50s\"\ndo = \"crash\"\nnode = \"n3\"\nrestart_after = \"10m\"",
+    );
+    let report = run_all(&scenario, 1);
+    assert_pass(&report);
+    let events: Vec<_> = report.trace.events().collect();
+    let restarted = events
+        .iter()
+        .position(|e| e.name == "node_restarted")
+        .expect("the heal restarted n3");
+    let converged = events
+        .iter()
+        .position(|e| e.name == "cluster_converged")
+        .expect("converged");
+    let n3_bootstrapped = events[restarted..converged]
+        .iter()
+        .filter(|e| e.name == "bootstrap_finished" && e.node == Some(shardboot::types::NodeId(3)))
+        .count();
+    assert_eq!(n3_bootstrapped, 3, "n3's table shards: trips/1, trips/2, cities/0");
+}
