@@ -232,5 +232,8 @@ fn a_host_restarted_by_the_heal_is_bootstrapped_before_the_cluster_counts_as_con
         .iter()
         .filter(|e| e.name == "bootstrap_finished" && e.node == Some(shardboot::types::NodeId(3)))
         .count();
-    assert_eq!(n3_bootstrapped, 3, "n3's table shards: trips/1, trips/2, cities/0");
+    assert_eq!(
+        n3_bootstrapped, 3,
+        "n3's table shards: trips/1, trips/2, cities/0"
+    );
 }
