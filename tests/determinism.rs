@@ -10,7 +10,9 @@ use bootsim::scenario::Scenario;
 use bootsim::world::Defect;
 
 fn scenario(file: &str) -> Scenario {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios").join(file);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios")
+        .join(file);
     Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -52,7 +54,9 @@ fn runs_on_parallel_threads_give_the_same_hashes_as_alone() {
     // The swarm runs one simulation per thread; trace capture is per thread
     // and must lose nothing when several run at once.
     let s = scenario("replace-node.toml");
-    let alone: Vec<String> = (1..=4).map(|seed| run(&s, RunOptions::seed(seed)).trace.hash()).collect();
+    let alone: Vec<String> = (1..=4)
+        .map(|seed| run(&s, RunOptions::seed(seed)).trace.hash())
+        .collect();
     for _ in 0..3 {
         let parallel: Vec<String> = std::thread::scope(|scope| {
             let handles: Vec<_> = (1..=4)
@@ -61,7 +65,10 @@ fn runs_on_parallel_threads_give_the_same_hashes_as_alone() {
                     scope.spawn(move || run(s, RunOptions::seed(seed)).trace.hash())
                 })
                 .collect();
-            handles.into_iter().map(|h| h.join().expect("run thread")).collect()
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("run thread"))
+                .collect()
         });
         assert_eq!(parallel, alone);
     }

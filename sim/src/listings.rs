@@ -16,10 +16,11 @@ use shardboot::types::{NodeId, SessionId, TableShardId};
 /// The files one session was told about, in trace form.
 type Listed = BTreeSet<String>;
 
-/// Listings by (source host, session). Cloning shares them.
+/// Listings by (source host, session, table shard): session ids restart at
+/// 1 when a host's process restarts, so the id alone is ambiguous.
 #[derive(Clone, Debug, Default)]
 pub struct Listings {
-    inner: Rc<RefCell<BTreeMap<(NodeId, SessionId), Listed>>>,
+    inner: Rc<RefCell<BTreeMap<(NodeId, SessionId, TableShardId), Listed>>>,
 }
 
 impl Listings {
@@ -29,21 +30,29 @@ impl Listings {
             return;
         };
         let shard = TableShardId::new(session.table.clone(), session.shard);
-        let files = listed_files(&shard, metadata)
+        let files: Vec<String> = listed_files(&shard, metadata)
             .into_iter()
-            .map(|k| format!("{k:?}"));
+            .map(|k| format!("{k:?}"))
+            .collect();
         self.inner
             .borrow_mut()
-            .entry((source, id))
+            .entry((source, id, shard))
             .or_default()
             .extend(files);
     }
 
-    /// Whether `session` on `source` was told about `file` (trace form).
-    pub fn listed(&self, source: NodeId, session: SessionId, file: &str) -> bool {
+    /// Whether `session` of `shard` on `source` was told about `file`
+    /// (trace form).
+    pub fn listed(
+        &self,
+        source: NodeId,
+        session: SessionId,
+        shard: &TableShardId,
+        file: &str,
+    ) -> bool {
         self.inner
             .borrow()
-            .get(&(source, session))
+            .get(&(source, session, shard.clone()))
             .is_some_and(|files| files.contains(file))
     }
 }

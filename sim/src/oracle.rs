@@ -395,15 +395,16 @@ impl Oracle {
         let (Some(node), Some(file)) = (ev.node, ev.field("file")) else {
             return;
         };
-        let holder = self
-            .sessions
-            .iter()
-            .filter(|((n, _), _)| *n == node)
-            .find(|((_, id), _)| {
-                parse_numbers(id)
-                    .first()
-                    .is_some_and(|n| self.listings.listed(node, SessionId(u64::from(*n)), file))
-            });
+        let holder =
+            self.sessions
+                .iter()
+                .filter(|((n, _), _)| *n == node)
+                .find(|((_, id), shard)| {
+                    parse_numbers(id).first().is_some_and(|n| {
+                        self.listings
+                            .listed(node, SessionId(u64::from(*n)), shard, file)
+                    })
+                });
         if let Some(((_, id), shard)) = holder {
             let v = Violation {
                 kind: ViolationKind::FileDeletedUnderSession,
