@@ -18,6 +18,40 @@
 //! as many as fit), of which partition `k/n` runs those with
 //! `seed % n == k - 1`: a CI matrix or an indexed Job splits one swarm into
 //! disjoint parts that together are exactly the unpartitioned run.
+//!
+//! From a test of your own:
+//!
+//! ```
+//! use std::path::PathBuf;
+//! use bootsim::scenario::Scenario;
+//! use bootsim::swarm::{Budget, Entry, Partition, SwarmConfig, swarm};
+//!
+//! let text = r#"
+//! name = "tiny"
+//! duration = "5m"
+//! [cluster]
+//! nodes = 2
+//! replicas = 2
+//! shards = 1
+//! [[table]]
+//! name = "trips"
+//! kind = "fact"
+//! "#;
+//! let path = PathBuf::from("tiny.toml");
+//! let scenario = Scenario::parse(&path, text).unwrap();
+//! let cfg = SwarmConfig {
+//!     mix: vec![Entry { path, scenario }],
+//!     budget: Budget::Seeds(4),
+//!     first_seed: 1,
+//!     jobs: 2,
+//!     partition: Partition::WHOLE,
+//!     randomise: true,
+//!     failures: None, // or Some(dir): one replayable file per failing seed
+//! };
+//! let run = swarm(&cfg, |_result, _progress| {});
+//! assert_eq!(run.summary.seeds, 4);
+//! assert_eq!(run.failures().count(), 0, "{}", run.summary);
+//! ```
 
 use std::collections::BTreeMap;
 use std::fmt;
