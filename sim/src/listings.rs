@@ -20,8 +20,11 @@ type Listed = BTreeSet<String>;
 /// 1 when a host's process restarts, so the id alone is ambiguous.
 #[derive(Clone, Debug, Default)]
 pub struct Listings {
-    inner: Rc<RefCell<BTreeMap<(NodeId, SessionId, TableShardId), Listed>>>,
+    inner: Rc<RefCell<BTreeMap<SessionKey, Listed>>>,
 }
+
+/// A session: its source host, id and table shard.
+type SessionKey = (NodeId, SessionId, TableShardId);
 
 impl Listings {
     /// Remember the files `metadata` lists for `session` on `source`.
