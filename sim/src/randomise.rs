@@ -232,7 +232,7 @@ fn max_concurrent_streams(s: &mut Scenario, rng: &mut SimRng) -> Option<String> 
 
 /// Every random fault kind of a [`FaultConfig`] that is a probability, by
 /// its dotted name (`net.drop`), for the swarm and the shrinker.
-pub fn fault_ratios(f: &mut FaultConfig) -> [(&'static str, &mut Ratio); 16] {
+pub fn fault_ratios(f: &mut FaultConfig) -> [(&'static str, &mut Ratio); 20] {
     [
         ("net.tail_latency", &mut f.net.tail_latency),
         ("net.drop", &mut f.net.drop),
@@ -255,6 +255,13 @@ pub fn fault_ratios(f: &mut FaultConfig) -> [(&'static str, &mut Ratio); 16] {
         (
             "placement.mark_available_delay",
             &mut f.placement.mark_available_delay,
+        ),
+        ("node.crash", &mut f.node.crash),
+        ("node.pause", &mut f.node.pause),
+        ("node.restart_empty", &mut f.node.restart_empty),
+        (
+            "node.restart_with_disk_of",
+            &mut f.node.restart_with_disk_of,
         ),
     ]
 }
