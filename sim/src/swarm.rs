@@ -65,6 +65,7 @@ use serde::Serialize;
 
 use crate::artifact::{artifact_text, to_toml, write_artifact};
 use crate::executor::Scheduler;
+use crate::executor::panic_message;
 use crate::randomise::{Choice, Choices, Randomised, randomise};
 use crate::rng::SimRng;
 use crate::run::{Outcome, RunOptions, run};
@@ -288,16 +289,6 @@ pub fn wall_now() -> std::time::Instant {
     // Allowed: the swarm runner's timing and `--duration` budget; no
     // simulation ever sees this value.
     std::time::Instant::now()
-}
-
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "non-string panic payload".into()
-    }
 }
 
 /// Run one seed of `cfg`: pick the scenario, draw the options, run, and
