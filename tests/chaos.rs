@@ -3,15 +3,14 @@
 //! (a violation is a bug in the fixed bootstrap or in the world), and every
 //! seed must replay identically.
 
-use std::path::Path;
-
 use bootsim::determinism;
 use bootsim::run::{Outcome, RunOptions, run};
 use bootsim::scenario::Scenario;
 
+mod common;
+
 fn chaos() -> Scenario {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/chaos-default.toml");
-    Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"))
+    common::scenario("chaos-default.toml")
 }
 
 fn passes(seeds: std::ops::RangeInclusive<u64>) {

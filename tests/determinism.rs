@@ -2,19 +2,12 @@
 //! trace, in one process, across processes (see sim/tests/cli.rs) and across
 //! threads running side by side; and the self-check catches a run that is not.
 
-use std::path::Path;
-
 use bootsim::determinism;
 use bootsim::run::{RunOptions, run};
-use bootsim::scenario::Scenario;
 use bootsim::world::Defect;
 
-fn scenario(file: &str) -> Scenario {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("scenarios")
-        .join(file);
-    Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"))
-}
+mod common;
+use common::scenario;
 
 #[test]
 fn same_seed_gives_the_same_trace_hash_and_different_seeds_differ() {

@@ -1,19 +1,13 @@
 //! The oracle is not a check that cannot fail: defects planted in the world
 //! are reported under the right name.
 
-use std::path::Path;
-
 use bootsim::oracle::ViolationKind;
 use bootsim::run::{Outcome, RunOptions, run};
 use bootsim::scenario::Scenario;
 use bootsim::world::Defect;
 
-fn scenario(file: &str) -> Scenario {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("scenarios")
-        .join(file);
-    Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"))
-}
+mod common;
+use common::scenario;
 
 #[test]
 fn a_silently_emptied_copied_vector_party_is_reported_as_data_loss() {
@@ -106,9 +100,7 @@ fn violation_with_extra(
     defect: Option<Defect>,
     seed: u64,
 ) -> Outcome {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("scenarios")
-        .join(file);
+    let path = common::scenario_path(file);
     let text = std::fs::read_to_string(&path).expect("scenario file") + extra;
     let quirks = quirks
         .iter()

@@ -2,18 +2,14 @@
 //! each replica ends `Available` with exactly the upstream rows, and no
 //! safety check fires on the way.
 
-use std::path::Path;
-
 use bootsim::run::{Outcome, RunOptions, run};
-use bootsim::scenario::Scenario;
+
+mod common;
 
 const SEEDS: std::ops::RangeInclusive<u64> = 1..=50;
 
 fn passes_for_every_seed(file: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("scenarios")
-        .join(file);
-    let scenario = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let scenario = common::scenario(file);
     for seed in SEEDS {
         let report = run(&scenario, RunOptions::seed(seed));
         assert_eq!(
