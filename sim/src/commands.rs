@@ -13,6 +13,7 @@ use bootsim::run::Outcome;
 use bootsim::scenario::{Scenario, duration};
 use bootsim::shrink::{failing_seeds, shrink};
 use bootsim::swarm::{Budget, Entry, Partition, SwarmConfig, Verdict, default_mix, swarm};
+use shardboot::quirks::Quirk;
 
 pub const EXIT_SAFETY: u8 = 1;
 pub const EXIT_LIVENESS: u8 = 2;
@@ -56,6 +57,11 @@ pub struct SwarmArgs {
     /// Write a JUnit XML report (one test case per seed).
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
+    /// Switch an upstream quirk on in every scenario of the mix
+    /// (repeatable): `Q1`..`Q14`, see SPEC §6. Failing seeds' artifacts
+    /// carry the quirk, so they replay and shrink with it on.
+    #[arg(long = "quirk", value_name = "Qn")]
+    quirks: Vec<Quirk>,
 }
 
 fn jobs_default() -> usize {
@@ -87,13 +93,18 @@ fn load_mix(files: &[PathBuf], dir: &Path) -> Result<Vec<Entry>, String> {
 }
 
 pub fn swarm_command(args: &SwarmArgs) -> ExitCode {
-    let mix = match load_mix(&args.scenarios, &args.scenarios_dir) {
+    let mut mix = match load_mix(&args.scenarios, &args.scenarios_dir) {
         Ok(m) => m,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(EXIT_USAGE);
         }
     };
+    for entry in &mut mix {
+        for &q in &args.quirks {
+            entry.scenario.switch_on(q);
+        }
+    }
     let budget = match (args.seeds, args.duration) {
         (_, Some(d)) => Budget::Wall(d),
         (n, None) => Budget::Seeds(n.unwrap_or(100)),
@@ -131,6 +142,10 @@ pub fn swarm_command(args: &SwarmArgs) -> ExitCode {
             "as written"
         }
     );
+    if !args.quirks.is_empty() {
+        let on: Vec<String> = args.quirks.iter().map(Quirk::to_string).collect();
+        println!("quirks switched on: {}", on.join(", "));
+    }
     // Panics are caught and reported per seed; the default hook would also
     // print each one, interleaved with the progress output.
     std::panic::set_hook(Box::new(|_| {}));

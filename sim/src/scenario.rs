@@ -620,6 +620,15 @@ impl Scenario {
             .unwrap_or_else(|| 5_000_000 + 5_000 * self.duration.as_secs())
     }
 
+    /// Switches `quirk` on (as `bootsim swarm --quirk` does), unless the
+    /// file already names it. The new entry has no source position: it came
+    /// from the command line, not from the file.
+    pub fn switch_on(&mut self, quirk: Quirk) {
+        if !self.quirk_set().on(quirk) {
+            self.quirks.push(Spanned::new(0..0, quirk.to_string()));
+        }
+    }
+
     /// The quirks switched on (validated at load).
     pub fn quirk_set(&self) -> Quirks {
         self.quirks
