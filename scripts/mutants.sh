@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Mutation testing of the bootstrap (src/) against the regression suite and
+# a short swarm-like run (see docs/DETECTION.md, "Mutation testing").
+#
+#   scripts/mutants.sh [--commit REV] [--list] [-- CARGO-MUTANTS-ARGS...]
+#
+# It mutates a clean export of commit REV (default HEAD) in
+# target/mutants-src/, never the working tree, so uncommitted edits neither
+# leak into the run nor get mutated; results go to ./mutants.out/ (gitignored:
+# caught.txt, missed.txt, timeout.txt, unviable.txt, outcomes.json).
+#
+# Which mutants: the configuration in .cargo/mutants.toml (src/ only, the
+# bootstrap-critical files; the tests that decide). Narrow or widen with
+# cargo-mutants' own arguments after `--`, e.g.
+#   scripts/mutants.sh -- --file src/peer_server.rs
+#   scripts/mutants.sh -- --shard 1/4
+#   scripts/mutants.sh --list -- --file src/manager.rs
+# The documented sample run (docs/DETECTION.md) is
+#   nice -n 10 scripts/mutants.sh --commit <REV> -- --jobs 1
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+
+rev=HEAD
+list=false
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --commit) rev="$2"; shift 2 ;;
+    --list) list=true; shift ;;
+    --) shift; break ;;
+    *) echo "usage: $0 [--commit REV] [--list] [-- CARGO-MUTANTS-ARGS...]" >&2; exit 3 ;;
+  esac
+done
+
+if ! cargo mutants --version >/dev/null 2>&1; then
+  echo "installing cargo-mutants (cargo install cargo-mutants --locked)" >&2
+  cargo install cargo-mutants --locked
+fi
+
+commit=$(git rev-parse --verify "$rev^{commit}")
+src="$repo/target/mutants-src"
+# Keep the build cache of an earlier export; replace the sources.
+mkdir -p "$src"
+find "$src" -mindepth 1 -maxdepth 1 ! -name target -exec rm -rf {} +
+git archive "$commit" | tar -x -C "$src"
+echo "mutating a clean export of $commit in $src" >&2
+
+if $list; then
+  exec cargo mutants --dir "$src" --list "$@"
+fi
+
+# The tests that decide: the regression suite, the quirk regressions (once
+# they exist), and chaos-default seeds 1..=50 (the other chaos tests are
+# skipped: same kind of check, four times the time).
+tests=(--test regressions --test chaos)
+if [ -f "$src/tests/quirk_regressions.rs" ]; then
+  tests+=(--test quirk_regressions)
+fi
+skips=(--skip seeds_51_to --skip seeds_101_to --skip seeds_151_to --skip is_deterministic)
+
+# --in-place: the export is already a scratch copy (and keeps its target/
+# between runs). The baseline (the tests on the unmutated tree) runs first
+# and must pass.
+status=0
+cargo mutants --dir "$src" --in-place --output "$repo" -p shardboot "$@" \
+  -- "${tests[@]}" -- "${skips[@]}" || status=$?
+echo "commit: $commit" > "$repo/mutants.out/commit.txt"
+exit "$status"
