@@ -629,6 +629,14 @@ impl Scenario {
         }
     }
 
+    /// Switches `quirk` off: the inverse of [`Scenario::switch_on`], how the
+    /// quirk regression suite shows a file's violation is the quirk's doing
+    /// (the same run with the quirk off must pass).
+    pub fn switch_off(&mut self, quirk: Quirk) {
+        self.quirks
+            .retain(|q| q.get_ref().parse::<Quirk>().ok() != Some(quirk));
+    }
+
     /// The quirks switched on (validated at load).
     pub fn quirk_set(&self) -> Quirks {
         self.quirks
@@ -794,6 +802,18 @@ new = "n4"
             s.bootstrap_options().max_concurrent_streams_per_table_shard,
             2
         );
+    }
+
+    #[test]
+    fn quirks_switch_on_and_off() {
+        let mut s = Scenario::parse(Path::new("s.toml"), GOOD).unwrap();
+        s.switch_on(Quirk::Q3);
+        s.switch_on(Quirk::Q3);
+        assert_eq!(s.quirks.len(), 2);
+        s.switch_off(Quirk::Q9);
+        assert_eq!(s.quirk_set().iter().collect::<Vec<_>>(), vec![Quirk::Q3]);
+        s.switch_off(Quirk::Q3);
+        assert!(s.quirks.is_empty());
     }
 
     #[test]
