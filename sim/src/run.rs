@@ -25,7 +25,7 @@ use crate::scenario::{Action, Expect, KindSpec, Scenario, Step};
 use crate::sim::Sim;
 use crate::time::VirtualTime;
 use crate::topology::PlacementService;
-use crate::trace::{Keep, Recorder, Trace, TraceEvent};
+use crate::trace::{Keep, Recorder, Trace};
 use crate::world::{Defect, SimEnv, WorldRef};
 
 /// How to run.
@@ -197,9 +197,9 @@ impl<'a> Run<'a> {
             let end = self
                 .sim
                 .run_until_bounded((self.sim.now() + SLICE).min(until), max_polls);
-            self.observe(recorder.take_new());
+            self.observe(recorder);
             self.sim.enter(|| self.check_replicas_hold_data());
-            self.observe(recorder.take_new());
+            self.observe(recorder);
             if let Some(v) = self.oracle.borrow().violation() {
                 break Outcome::Violation(v.clone());
             }
@@ -255,7 +255,9 @@ impl<'a> Run<'a> {
         (outcome, now, stats)
     }
 
-    fn observe(&mut self, events: Vec<TraceEvent>) {
+    /// Show the oracle the events recorded since the last call.
+    fn observe(&mut self, recorder: &Recorder) {
+        let events = recorder.take_new();
         let mut oracle = self.oracle.borrow_mut();
         let placement = &self.sim.world().placement;
         let current = placement.view().version;
@@ -268,6 +270,8 @@ impl<'a> Run<'a> {
         for ev in &events {
             oracle.observe(ev);
         }
+        drop(oracle);
+        recorder.retire(events);
     }
 
     fn spawn_steps(&self) {

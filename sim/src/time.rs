@@ -51,10 +51,43 @@ impl Sub for VirtualTime {
 /// `hh:mm:ss.mmm` since the start, as traces and reports print it.
 impl fmt::Display for VirtualTime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ms = self.0 / 1_000_000;
-        let (h, m, s, ms) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000);
-        write!(f, "{h:02}:{m:02}:{s:02}.{ms:03}")
+        let mut s = String::with_capacity(12);
+        self.push_clock(&mut s);
+        f.write_str(&s)
     }
+}
+
+impl VirtualTime {
+    /// Appends the `hh:mm:ss.mmm` form to `out` without the formatting
+    /// machinery: every trace line starts with it (see `crate::trace`).
+    pub fn push_clock(self, out: &mut String) {
+        let ms = self.0 / 1_000_000;
+        push_decimal(out, ms / 3_600_000, 2);
+        out.push(':');
+        push_decimal(out, ms / 60_000 % 60, 2);
+        out.push(':');
+        push_decimal(out, ms / 1000 % 60, 2);
+        out.push('.');
+        push_decimal(out, ms % 1000, 3);
+    }
+}
+
+/// Appends `v` in decimal, zero-padded to at least `width` digits.
+pub fn push_decimal(out: &mut String, mut v: u64, width: usize) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    for _ in digits.len() - start..width {
+        out.push('0');
+    }
+    out.extend(digits[start..].iter().map(|&d| char::from(d)));
 }
 
 #[cfg(test)]
@@ -65,5 +98,12 @@ mod tests {
     fn displays_as_clock_time() {
         let t = VirtualTime::ZERO + Duration::from_millis(3_723_004);
         assert_eq!(t.to_string(), "01:02:03.004");
+        let long = VirtualTime::ZERO + Duration::from_secs(100 * 3600);
+        assert_eq!(long.to_string(), "100:00:00.000");
+        let mut s = String::new();
+        push_decimal(&mut s, 0, 0);
+        push_decimal(&mut s, 1234, 2);
+        push_decimal(&mut s, u64::MAX, 3);
+        assert_eq!(s, format!("01234{}", u64::MAX));
     }
 }

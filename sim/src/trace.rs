@@ -17,7 +17,7 @@ use tracing::{Event, Subscriber};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 
 use crate::executor;
-use crate::time::VirtualTime;
+use crate::time::{VirtualTime, push_decimal};
 
 /// How many events a trace stores (the hash always covers all).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,16 +54,36 @@ impl TraceEvent {
 /// `time node target name k=v ...`: the canonical line the hash covers.
 impl fmt::Display for TraceEvent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ", self.time)?;
+        let mut line = String::new();
+        self.push_line(&mut line);
+        f.write_str(&line)
+    }
+}
+
+impl TraceEvent {
+    /// Appends the canonical line (see `Display`) to `out`. Written by hand
+    /// because the hash covers every event of every run: building it with
+    /// `write!` was a sixth of a whole simulation's time.
+    fn push_line(&self, out: &mut String) {
+        self.time.push_clock(out);
+        out.push(' ');
         match self.node {
-            Some(n) => write!(f, "{n:<3} ")?,
-            None => f.write_str("--  ")?,
+            Some(n) => {
+                out.push('n');
+                push_decimal(out, u64::from(n.0), 0);
+                out.push(' ');
+            }
+            None => out.push_str("--  "),
         }
-        write!(f, "{} {}", self.target, self.name)?;
+        out.push_str(self.target);
+        out.push(' ');
+        out.push_str(&self.name);
         for (k, v) in &self.fields {
-            write!(f, " {k}={v}")?;
+            out.push(' ');
+            out.push_str(k);
+            out.push('=');
+            out.push_str(v);
         }
-        Ok(())
     }
 }
 
@@ -77,6 +97,8 @@ pub struct Trace {
     /// Events not yet taken by the observer (see [`Recorder::take_new`]).
     observe: bool,
     new: Vec<TraceEvent>,
+    /// The canonical line being hashed, reused from event to event.
+    line: String,
 }
 
 impl Trace {
@@ -88,23 +110,32 @@ impl Trace {
             hasher: blake3::Hasher::new(),
             observe: false,
             new: Vec::new(),
+            line: String::new(),
         }
     }
 
     fn push(&mut self, event: TraceEvent) {
-        let mut line = event.to_string();
-        line.push('\n');
-        self.hasher.update(line.as_bytes());
+        self.line.clear();
+        event.push_line(&mut self.line);
+        self.line.push('\n');
+        self.hasher.update(self.line.as_bytes());
         self.total += 1;
         if self.observe {
-            self.new.push(event.clone());
+            // Kept by `retire` once the observer has seen it: no clone.
+            self.new.push(event);
+        } else {
+            self.keep(event);
         }
+    }
+
+    /// Stores `event` among the last ones, as `keep` says.
+    fn keep(&mut self, event: TraceEvent) {
         if let Keep::Last(n) = self.keep {
-            if self.events.len() == n {
-                self.events.pop_front();
-            }
             if n == 0 {
                 return;
+            }
+            if self.events.len() == n {
+                self.events.pop_front();
             }
         }
         self.events.push_back(event);
@@ -120,9 +151,10 @@ impl Trace {
         self.total
     }
 
-    /// The stored events, oldest first.
+    /// The stored events, oldest first (with any an observer has not
+    /// taken yet).
     pub fn events(&self) -> impl Iterator<Item = &TraceEvent> {
-        self.events.iter()
+        self.events.iter().chain(&self.new)
     }
 }
 
@@ -157,9 +189,24 @@ impl Recorder {
         tracing::subscriber::with_default(subscriber, f)
     }
 
-    /// Events recorded since the last call (only when observing).
+    /// Events recorded since the last call (only when observing). Hand
+    /// them back with [`Recorder::retire`] once seen, so the trace keeps
+    /// the last ones for reports.
     pub fn take_new(&self) -> Vec<TraceEvent> {
         std::mem::take(&mut self.lock().new)
+    }
+
+    /// Store events taken with [`Recorder::take_new`] among the trace's
+    /// last events. Call before taking the next ones.
+    pub fn retire(&self, events: Vec<TraceEvent>) {
+        let mut trace = self.lock();
+        let skip = match trace.keep {
+            Keep::Last(n) => events.len().saturating_sub(n),
+            Keep::All => 0,
+        };
+        for event in events.into_iter().skip(skip) {
+            trace.keep(event);
+        }
     }
 
     /// How many events were recorded so far.
@@ -170,7 +217,9 @@ impl Recorder {
     /// The trace so far.
     pub fn trace(&self) -> Trace {
         let mut t = self.lock().clone();
-        t.new.clear();
+        for event in std::mem::take(&mut t.new) {
+            t.keep(event);
+        }
         t
     }
 }
@@ -227,6 +276,23 @@ impl Visit for FieldVisitor {
         }
     }
 
+    // Integers are most fields; decimal without the formatting machinery
+    // gives the same text as `Debug`.
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        let mut s = String::new();
+        push_decimal(&mut s, value, 0);
+        self.fields.push((field.name(), s));
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        let mut s = String::new();
+        if value < 0 {
+            s.push('-');
+        }
+        push_decimal(&mut s, value.unsigned_abs(), 0);
+        self.fields.push((field.name(), s));
+    }
+
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         let mut s = String::new();
         let _ = write!(s, "{value:?}");
@@ -250,6 +316,12 @@ mod tests {
         });
         let lines: Vec<String> = trace.events().map(|e| e.to_string()).collect();
         assert_eq!(lines, ["00:00:00.000 --  t copy_started shard=3 name=x y"]);
+        let ((), ints) = record(Keep::All, || {
+            tracing::info!(target: "t", a = 0u64, b = -12i64, c = i64::MIN, d = u64::MAX, "ints");
+        });
+        let line = ints.events().next().map(|e| e.to_string());
+        let want = format!("a=0 b=-12 c={} d={}", i64::MIN, u64::MAX);
+        assert_eq!(line, Some(format!("00:00:00.000 --  t ints {want}")));
         let ((), again) = record(Keep::Last(0), || {
             tracing::info!(target: "t", shard = 3, name = "x y", "copy_started");
         });
