@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use bootsim::artifact::{replay, to_toml};
+use bootsim::detection::{DetectionConfig, detect, markdown_table};
 use bootsim::randomise::Choices;
 use bootsim::report::{ProgressPrinter, junit_xml, write_json};
 use bootsim::run::Outcome;
@@ -62,6 +63,10 @@ pub struct SwarmArgs {
     /// carry the quirk, so they replay and shrink with it on.
     #[arg(long = "quirk", value_name = "Qn")]
     quirks: Vec<Quirk>,
+    /// Stop at the first failing seed (the lowest one, whatever --jobs):
+    /// start no seed after it and report the seeds up to it.
+    #[arg(long)]
+    stop_on_failure: bool,
 }
 
 fn jobs_default() -> usize {
@@ -117,6 +122,7 @@ pub fn swarm_command(args: &SwarmArgs) -> ExitCode {
         partition: args.partition,
         randomise: !args.no_randomise,
         failures: Some(args.failures.clone()),
+        stop_on_failure: args.stop_on_failure,
     };
     let names: Vec<String> = cfg
         .mix
@@ -376,6 +382,43 @@ enum BenchWhat {
     /// Seeds/s and virtual/wall time ratio of the default scenario on one
     /// worker and on all cores, the scaling factor, and peak memory.
     Swarm(BenchSwarmArgs),
+    /// Per quirk: seeds to the swarm's first failure over several
+    /// independent starts (and their median), the violations hit, and the
+    /// first failure shrunk; a Markdown table for docs/DETECTION.md.
+    Detection(BenchDetectionArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct BenchDetectionArgs {
+    /// The quirks to measure (repeatable). Default: Q1..Q14.
+    #[arg(long = "quirk", value_name = "Qn")]
+    quirks: Vec<Quirk>,
+    /// A scenario file of the mix (repeatable). Default: every
+    /// `<scenarios-dir>/*.toml` with `swarm = true`.
+    #[arg(long = "scenario", value_name = "FILE")]
+    scenarios: Vec<PathBuf>,
+    /// Where the default mix is looked for.
+    #[arg(long, value_name = "DIR", default_value = "scenarios")]
+    scenarios_dir: PathBuf,
+    /// Independent swarm starts per quirk (disjoint seed ranges).
+    #[arg(long, value_name = "K", default_value_t = 5)]
+    starts: u64,
+    /// Seeds per start before it counts as "not found".
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    max_seeds: u64,
+    /// The first seed of the first start; start i begins at
+    /// first-seed + i * max-seeds.
+    #[arg(long, value_name = "S", default_value_t = 1)]
+    first_seed: u64,
+    /// Worker threads of each swarm. Default: the available cores.
+    #[arg(long, value_name = "J")]
+    jobs: Option<usize>,
+    /// Run budget for shrinking each quirk's first failure (0: skip).
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    shrink_runs: usize,
+    /// Where failing seeds write their artifact files.
+    #[arg(long, value_name = "DIR", default_value = "failures")]
+    failures: PathBuf,
 }
 
 #[derive(clap::Args, Debug)]
@@ -397,7 +440,63 @@ fn proc_status_kib(field: &str) -> Option<u64> {
 }
 
 pub fn bench_command(args: &BenchArgs) -> ExitCode {
-    let BenchWhat::Swarm(a) = &args.what;
+    match &args.what {
+        BenchWhat::Swarm(a) => bench_swarm(a),
+        BenchWhat::Detection(a) => bench_detection(a),
+    }
+}
+
+fn bench_detection(a: &BenchDetectionArgs) -> ExitCode {
+    let mix = match load_mix(&a.scenarios, &a.scenarios_dir) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    if a.starts == 0 || a.max_seeds == 0 {
+        eprintln!("error: --starts and --max-seeds must be at least 1");
+        return ExitCode::from(EXIT_USAGE);
+    }
+    let quirks = if a.quirks.is_empty() {
+        Quirk::ALL.to_vec()
+    } else {
+        a.quirks.clone()
+    };
+    let cfg = DetectionConfig {
+        mix,
+        starts: a.starts,
+        max_seeds: a.max_seeds,
+        first_seed: a.first_seed,
+        jobs: a.jobs.unwrap_or_else(jobs_default).max(1),
+        shrink_runs: a.shrink_runs,
+        failures: Some(a.failures.clone()),
+    };
+    let names: Vec<String> = cfg
+        .mix
+        .iter()
+        .map(|e| e.path.display().to_string())
+        .collect();
+    println!(
+        "bench detection: {} start(s) of at most {} seeds per quirk from seed {}, over {}, {} job(s)",
+        cfg.starts,
+        cfg.max_seeds,
+        cfg.first_seed,
+        names.join(", "),
+        cfg.jobs
+    );
+    // Panics are caught and reported per seed (see swarm_command).
+    std::panic::set_hook(Box::new(|_| {}));
+    let results: Vec<_> = quirks
+        .iter()
+        .map(|&q| detect(&cfg, q, |line| eprintln!("{line}")))
+        .collect();
+    let _ = std::panic::take_hook();
+    print!("{}", markdown_table(&results, cfg.max_seeds));
+    ExitCode::SUCCESS
+}
+
+fn bench_swarm(a: &BenchSwarmArgs) -> ExitCode {
     let scenario = match Scenario::load(&a.scenario) {
         Ok(s) => s,
         Err(e) => {
@@ -426,6 +525,7 @@ pub fn bench_command(args: &BenchArgs) -> ExitCode {
             partition: Partition::WHOLE,
             randomise: false,
             failures: None,
+            stop_on_failure: false,
         };
         let run = swarm(&cfg, |_, _| {});
         let s = &run.summary;

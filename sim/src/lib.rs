@@ -9,12 +9,14 @@
 //! [`upstream`] (log and workload), [`faults`] (fault injection and its
 //! atlas), [`lifecycle`] (crash, pause and restart of hosts' processes),
 //! [`buggify`] (BUGGIFY points' odds); [`scenario`] (the TOML format);
-//! [`demo`] (the built-in demo workload).
+//! [`swarm`], [`shrink`], [`detection`] (how fast the swarm finds each
+//! quirk); [`demo`] (the built-in demo workload).
 
 pub mod artifact;
 pub mod buggify;
 pub mod clock;
 pub mod demo;
+pub mod detection;
 pub mod determinism;
 pub mod disk;
 pub mod executor;

@@ -29,6 +29,7 @@ use toml::Spanned;
 
 use crate::artifact::to_toml;
 use crate::executor::Scheduler;
+use crate::faults::FaultConfig;
 use crate::oracle::Violation;
 use crate::randomise::fault_ratios;
 use crate::rng::Ratio;
@@ -47,6 +48,8 @@ pub struct Size {
     pub tables: usize,
     pub columns: u32,
     pub quirks: usize,
+    /// Random fault kinds of `[faults]` switched on (rate above zero).
+    pub fault_kinds: usize,
     pub duration: Duration,
     pub rows_per_second: u32,
     pub upserts_per_second: u32,
@@ -63,6 +66,7 @@ impl Size {
             tables: s.tables.len(),
             columns: s.tables.iter().map(|t| t.columns).sum(),
             quirks: s.quirks.len(),
+            fault_kinds: fault_kinds_on(&s.faults).len(),
             duration: s.duration,
             rows_per_second: s.workload.rows_per_second,
             upserts_per_second: s.workload.upserts_per_second,
@@ -74,7 +78,7 @@ impl std::fmt::Display for Size {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} steps, {} nodes + {} spare, {} shards x {} replicas, {} tables / {} columns, {} quirks, {}, {} rows/s, {} upserts/s",
+            "{} steps, {} nodes + {} spare, {} shards x {} replicas, {} tables / {} columns, {} quirks, {} random fault kinds, {}, {} rows/s, {} upserts/s",
             self.steps,
             self.nodes,
             self.spare_nodes,
@@ -83,6 +87,7 @@ impl std::fmt::Display for Size {
             self.tables,
             self.columns,
             self.quirks,
+            self.fault_kinds,
             duration::format(self.duration),
             self.rows_per_second,
             self.upserts_per_second
@@ -588,15 +593,18 @@ fn fewer_columns(s: &Scenario, _: &Violation) -> Vec<Scenario> {
     out
 }
 
-fn drop_fault_kinds(s: &Scenario, _: &Violation) -> Vec<Scenario> {
-    let mut out = Vec::new();
-    let mut probe = s.faults.clone();
-    let names: Vec<&str> = fault_ratios(&mut probe)
+/// The random fault kinds of `f` with a rate above zero, by name.
+fn fault_kinds_on(f: &FaultConfig) -> Vec<&'static str> {
+    fault_ratios(&mut f.clone())
         .into_iter()
         .filter(|(_, r)| r.num > 0)
         .map(|(n, _)| n)
-        .collect();
-    for name in names {
+        .collect()
+}
+
+fn drop_fault_kinds(s: &Scenario, _: &Violation) -> Vec<Scenario> {
+    let mut out = Vec::new();
+    for name in fault_kinds_on(&s.faults) {
         let mut c = s.clone();
         for (n, r) in fault_ratios(&mut c.faults) {
             if n == name {

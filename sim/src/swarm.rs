@@ -47,6 +47,7 @@
 //!     partition: Partition::WHOLE,
 //!     randomise: true,
 //!     failures: None, // or Some(dir): one replayable file per failing seed
+//!     stop_on_failure: false,
 //! };
 //! let run = swarm(&cfg, |_result, _progress| {});
 //! assert_eq!(run.summary.seeds, 4);
@@ -58,7 +59,8 @@ use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::{Mutex, PoisonError, mpsc};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -167,6 +169,11 @@ pub struct SwarmConfig {
     pub randomise: bool,
     /// Where failing seeds write their artifacts (`None`: nowhere).
     pub failures: Option<PathBuf>,
+    /// Stop at the first failing seed: no seed after it is started, the
+    /// seeds before it (already started, since seeds are handed out in
+    /// order) are finished, and results after it are dropped — so the run
+    /// ends at the lowest failing seed whatever `jobs` is.
+    pub stop_on_failure: bool,
 }
 
 impl SwarmConfig {
@@ -197,6 +204,39 @@ impl SwarmConfig {
             .fork("swarm/scenario")
             .below(self.mix.len() as u64);
         &self.mix[i as usize]
+    }
+
+    /// What `seed` runs: its scenario of the mix with the options drawn
+    /// from the seed (or as written, without `randomise`).
+    pub fn draw(&self, seed: u64) -> Drawn<'_> {
+        let entry = self.entry(seed);
+        let randomised = if self.randomise {
+            randomise(
+                &entry.scenario,
+                &mut SimRng::new(seed).fork("swarm/options"),
+            )
+        } else {
+            Randomised {
+                scenario: entry.scenario.clone(),
+                scheduler: Scheduler::Random,
+                choices: Vec::new(),
+            }
+        };
+        Drawn { entry, randomised }
+    }
+}
+
+/// A seed's scenario and drawn options ([`SwarmConfig::draw`]).
+pub struct Drawn<'a> {
+    pub entry: &'a Entry,
+    pub randomised: Randomised,
+}
+
+impl Drawn<'_> {
+    /// The scenario exactly as its TOML text says (what runs, and what an
+    /// artifact states), with the drawn options applied.
+    pub fn effective(&self) -> Result<Scenario, ScenarioError> {
+        Scenario::parse(&self.entry.path, &to_toml(&self.randomised.scenario))
     }
 }
 
@@ -294,19 +334,8 @@ pub fn wall_now() -> std::time::Instant {
 /// Run one seed of `cfg`: pick the scenario, draw the options, run, and
 /// write an artifact if it failed.
 pub fn run_seed(cfg: &SwarmConfig, seed: u64) -> SeedResult {
-    let entry = cfg.entry(seed);
-    let drawn = if cfg.randomise {
-        randomise(
-            &entry.scenario,
-            &mut SimRng::new(seed).fork("swarm/options"),
-        )
-    } else {
-        Randomised {
-            scenario: entry.scenario.clone(),
-            scheduler: Scheduler::Random,
-            choices: Vec::new(),
-        }
-    };
+    let draw = cfg.draw(seed);
+    let (entry, drawn) = (draw.entry, &draw.randomised);
     let mut result = SeedResult {
         scenario: entry.scenario.name.clone(),
         file: entry.path.clone(),
@@ -316,7 +345,7 @@ pub fn run_seed(cfg: &SwarmConfig, seed: u64) -> SeedResult {
     };
     // Run the scenario as its TOML text says, so that the artifact states
     // exactly what ran.
-    let effective = match Scenario::parse(&entry.path, &to_toml(&drawn.scenario)) {
+    let effective = match draw.effective() {
         Ok(s) => s,
         Err(e) => {
             result.detail = Some(format!("the randomised scenario is invalid: {e}"));
@@ -514,12 +543,22 @@ pub fn swarm(cfg: &SwarmConfig, mut on_result: impl FnMut(&SeedResult, Progress)
     };
     let mut results = Vec::new();
     let mut failed = 0;
+    // The lowest failing seed so far (with `stop_on_failure`): no seed
+    // after it is handed out.
+    let first_failure = Arc::new(AtomicU64::new(u64::MAX));
+    let bound = Arc::clone(&first_failure);
+    let seeds = cfg
+        .seeds()
+        .take_while(move |s| *s <= bound.load(Ordering::Relaxed));
     run_parallel(
-        cfg.seeds(),
+        Box::new(seeds),
         cfg.jobs,
         deadline,
         |seed| run_seed(cfg, seed),
         |r| {
+            if cfg.stop_on_failure && r.verdict.failed() {
+                first_failure.fetch_min(r.seed, Ordering::Relaxed);
+            }
             failed += u64::from(r.verdict.failed());
             let progress = Progress {
                 done: results.len() as u64 + 1,
@@ -532,6 +571,10 @@ pub fn swarm(cfg: &SwarmConfig, mut on_result: impl FnMut(&SeedResult, Progress)
         },
     );
     results.sort_by_key(|r| r.seed);
+    // Seeds after the first failure that were already running when it came
+    // in: dropped, so that the result does not depend on `jobs`.
+    let first_failure = first_failure.load(Ordering::Relaxed);
+    results.retain(|r| r.seed <= first_failure);
     let wall = start.elapsed().as_secs_f64();
     let virtual_secs = results.iter().map(|r| r.virtual_ms as f64 / 1000.0).sum();
     let mut failures_by_outcome = BTreeMap::new();

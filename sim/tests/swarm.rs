@@ -90,6 +90,7 @@ fn config(mix: Vec<Entry>, seeds: u64, jobs: usize, partition: Partition) -> Swa
         partition,
         randomise: true,
         failures: None,
+        stop_on_failure: false,
     }
 }
 
