@@ -8,7 +8,7 @@
 //! latest row per key held in memory. The file reader is a parameter so the
 //! oracle can read the simulated disk directly, without faults.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use crate::env::{Disk, DiskError, Env};
 use crate::model::{FileKey, Record, decode_vector_party};
@@ -120,13 +120,14 @@ impl<E: Env> ShardStore<E> {
                 .filter(|(_, o)| **o < commit)
                 .map(|(k, o)| (*k, *o))
                 .collect();
-            let offsets: BTreeSet<Offset> = held.keys.values().copied().collect();
-            held.offsets = offsets.into_iter().collect();
+            held.offsets = held.keys.values().copied().collect();
+            sorted_set(&mut held.offsets);
             return held;
         }
-        // Per batch and column: the valid rows, or `None` when the file
-        // could not be used at all.
-        type Columns = Vec<(ColumnId, Option<BTreeSet<Offset>>)>;
+        // Per batch and column: the valid rows (ascending, no repeats), or
+        // `None` when the file could not be used at all. Sorted vectors, not
+        // sets: the oracle assembles every replica at the end of every run.
+        type Columns = Vec<(ColumnId, Option<Vec<Offset>>)>;
         let mut per_batch: BTreeMap<BatchId, Columns> = BTreeMap::new();
         for (batch, column, content) in contents {
             let mut damage = |kind| {
@@ -151,32 +152,31 @@ impl<E: Env> ShardStore<E> {
                         None
                     }
                     Ok(pairs) => {
-                        let mut rows = BTreeSet::new();
-                        let mut wrong = false;
-                        for (offset, value) in pairs {
-                            if synthetic_value(offset, column) == value {
-                                rows.insert(offset);
-                            } else {
-                                wrong = true;
-                            }
-                        }
-                        if wrong {
+                        let total = pairs.len();
+                        let mut rows: Vec<Offset> = pairs
+                            .into_iter()
+                            .filter(|&(offset, value)| synthetic_value(offset, column) == value)
+                            .map(|(offset, _)| offset)
+                            .collect();
+                        if rows.len() != total {
                             damage(DamageKind::WrongValue);
                         }
+                        sorted_set(&mut rows);
                         Some(rows)
                     }
                 },
             };
             per_batch.entry(batch).or_default().push((column, rows));
         }
-        let mut all: BTreeSet<Offset> = BTreeSet::new();
+        let mut all: Vec<Offset> = Vec::new();
         for (batch, columns) in per_batch {
-            let union: BTreeSet<Offset> = columns
+            let mut union: Vec<Offset> = columns
                 .iter()
-                .filter_map(|(_, r)| r.as_ref())
+                .filter_map(|(_, r)| r.as_deref())
                 .flatten()
                 .copied()
                 .collect();
+            sorted_set(&mut union);
             let mut common = union.clone();
             for (column, rows) in &columns {
                 match rows {
@@ -187,26 +187,28 @@ impl<E: Env> ShardStore<E> {
                                 column: *column,
                                 kind: DamageKind::RowsDiffer,
                             });
+                            common.retain(|o| rows.binary_search(o).is_ok());
                         }
-                        common.retain(|o| rows.contains(o));
                     }
                     None => common.clear(),
                 }
             }
-            let rows: Vec<Offset> = common.into_iter().filter(|o| *o < commit).collect();
-            all.extend(rows.iter().copied());
-            held.batches.insert(batch, rows);
+            common.retain(|o| *o < commit);
+            all.extend_from_slice(&common);
+            held.batches.insert(batch, common);
         }
-        let live: BTreeSet<Offset> = mem
+        let mut live: Vec<Offset> = mem
             .live
             .values()
             .chain(mem.late.values())
             .filter(|r| self.schema.retains(r.day, today) && r.offset < commit)
             .map(|r| r.offset)
             .collect();
-        all.extend(live.iter().copied());
-        held.live = live.into_iter().collect();
-        held.offsets = all.into_iter().collect();
+        sorted_set(&mut live);
+        all.extend_from_slice(&live);
+        sorted_set(&mut all);
+        held.live = live;
+        held.offsets = all;
         held.damaged.sort();
         held.damaged.dedup();
         held
@@ -221,4 +223,12 @@ fn synthetic_value(offset: Offset, column: ColumnId) -> u64 {
         key: 0,
     }
     .value(column)
+}
+
+/// Sort `v` and drop repeats: a set as an ascending vector. A stable sort,
+/// because the inputs are a few ascending runs (one per batch), which it
+/// merges in linear time.
+fn sorted_set(v: &mut Vec<Offset>) {
+    v.sort();
+    v.dedup();
 }
