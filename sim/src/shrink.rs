@@ -9,6 +9,10 @@
 //! when it still fails the same way. It repeats until a whole pass keeps
 //! nothing (or the run budget is spent).
 //!
+//! A failure that the input's quirks cause (the input passes with them
+//! switched off) stays the quirks' doing: a candidate then also has to pass
+//! with its quirks off, so the result is a quirk regression as it stands.
+//!
 //! What it deliberately does not do: it does not search over seeds. The
 //! result still reproduces with the seed in its `[replay]` section (the
 //! schedule, latencies and workload are drawn from it); the header says so,
@@ -143,9 +147,9 @@ pub const REDUCTIONS: &[(&str, Reduction)] = &[
     ("earlier steps", earlier_steps),
 ];
 
-/// Shrink `input` (whose `[replay]` gives seed and scheduler; else seed 1,
-/// random). The target violation is `input`'s `expect`, or what its run
-/// shows if it expects a pass. `progress` hears of every kept reduction.
+/// Shrink `input` (whose `[replay]` gives seed and scheduler; else seed 1
+/// and its `scheduler`, else random). The target violation is `input`'s
+/// `expect`, or what its run shows if it expects a pass. `progress` hears of every kept reduction.
 pub fn shrink(
     input: &Scenario,
     max_runs: usize,
@@ -154,7 +158,12 @@ pub fn shrink(
     let (seed, scheduler) = input
         .replay
         .as_ref()
-        .map_or((1, Scheduler::Random), |r| (r.seed, r.scheduler));
+        .map_or((1, input.scheduler.unwrap_or_default()), |r| {
+            (r.seed, r.scheduler)
+        });
+    // K of a PCT scheduler fixed from the input: cutting the duration must
+    // not move the change points.
+    let scheduler = scheduler.with_estimated_steps(input.estimated_steps());
     let attempt = |s: &Scenario| {
         run(
             s,
@@ -185,6 +194,32 @@ pub fn shrink(
     let mut hash = first.trace.hash();
     let mut current = input.clone();
     let mut runs = 1;
+    // A failure that the input's quirks cause (it passes with them off)
+    // stays one: a candidate then counts only if it passes with its quirks
+    // off too. Otherwise the shrinker can drift to another failure that
+    // shows the same violation in the fixed code, and drop the quirks on
+    // the way.
+    let blame_quirks = !input.quirks.is_empty() && {
+        runs += 1;
+        attempt(&without_quirks(input)).outcome == Outcome::Pass
+    };
+    let shows_target = |s: &Scenario, runs: &mut usize| {
+        *runs += 1;
+        let report = attempt(s);
+        let Outcome::Violation(v) = &report.outcome else {
+            return None;
+        };
+        if v.kind != target {
+            return None;
+        }
+        if blame_quirks {
+            *runs += 1;
+            if attempt(&without_quirks(s)).outcome != Outcome::Pass {
+                return None;
+            }
+        }
+        Some((v.clone(), report.trace.hash()))
+    };
     'passes: loop {
         let mut changed = false;
         for (name, reduce) in REDUCTIONS {
@@ -200,14 +235,10 @@ pub fn shrink(
                     if runs >= max_runs {
                         break 'passes;
                     }
-                    runs += 1;
-                    let report = attempt(&candidate);
-                    if let Outcome::Violation(v) = &report.outcome
-                        && v.kind == target
-                    {
+                    if let Some((v, h)) = shows_target(&candidate, &mut runs) {
                         progress(&format!("{name}: {}", Size::of(&candidate)));
-                        violation = v.clone();
-                        hash = report.trace.hash();
+                        violation = v;
+                        hash = h;
                         current = candidate;
                         changed = true;
                         continue 'again;
@@ -223,18 +254,14 @@ pub fn shrink(
     // Random fault episodes that fired become explicit fault steps, if the
     // run still fails that way without the random driver.
     let mut explicit_steps = 0;
-    if let Some(candidate) = explicit_faults(&current, seed, scheduler) {
-        runs += 1;
-        let report = attempt(&candidate);
-        if let Outcome::Violation(v) = &report.outcome
-            && v.kind == target
-        {
-            explicit_steps = candidate.steps.len() - current.steps.len();
-            progress(&format!("explicit faults: {}", Size::of(&candidate)));
-            violation = v.clone();
-            hash = report.trace.hash();
-            current = candidate;
-        }
+    if let Some(candidate) = explicit_faults(&current, seed, scheduler)
+        && let Some((v, h)) = shows_target(&candidate, &mut runs)
+    {
+        explicit_steps = candidate.steps.len() - current.steps.len();
+        progress(&format!("explicit faults: {}", Size::of(&candidate)));
+        violation = v;
+        hash = h;
+        current = candidate;
     }
     let mut scenario = current;
     scenario.expect = Expect::Violation(target.name().into());
@@ -653,6 +680,13 @@ fn lower_fault_rates(s: &Scenario, _: &Violation) -> Vec<Scenario> {
             out.push(c);
         }
     }
+    out
+}
+
+/// `s` with every quirk switched off (the fixed code).
+fn without_quirks(s: &Scenario) -> Scenario {
+    let mut out = s.clone();
+    out.quirks.clear();
     out
 }
 
