@@ -29,7 +29,7 @@ proptest! {
         let report = run(&s, RunOptions::seed(seed));
         let unsafe_outcome = match &report.outcome {
             Outcome::Violation(v) => v.kind.is_safety(),
-            Outcome::Panicked { .. } => true,
+            Outcome::Panicked { .. } | Outcome::ReplayFailed(_) => true,
             Outcome::Pass => false,
         };
         if unsafe_outcome {

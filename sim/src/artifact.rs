@@ -88,7 +88,8 @@ pub fn write_artifact(
 /// What a replay gave.
 pub struct Replayed {
     pub report: Report,
-    /// The seed and scheduler used (from `[replay]`, else seed 1, random).
+    /// The seed and scheduler used (from `[replay]`, else seed 1 and the
+    /// scenario's `scheduler`, else random).
     pub seed: u64,
     pub scheduler: Scheduler,
     /// The hash the artifact recorded, if any.
@@ -122,7 +123,7 @@ const REPLAY_KEEP: usize = 50_000;
 pub fn replay(scenario: &Scenario, context: usize) -> Replayed {
     let (seed, scheduler, expected_hash) = match &scenario.replay {
         Some(r) => (r.seed, r.scheduler, r.trace_hash.clone()),
-        None => (1, Scheduler::Random, None),
+        None => (1, scenario.scheduler.unwrap_or_default(), None),
     };
     let report = run(
         scenario,

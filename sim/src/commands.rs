@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use bootsim::artifact::{replay, to_toml};
 use bootsim::detection::{DetectionConfig, detect, markdown_table};
+use bootsim::executor::Scheduler;
 use bootsim::randomise::Choices;
 use bootsim::report::{ProgressPrinter, junit_xml, write_json};
 use bootsim::run::Outcome;
@@ -63,6 +64,12 @@ pub struct SwarmArgs {
     /// carry the quirk, so they replay and shrink with it on.
     #[arg(long = "quirk", value_name = "Qn")]
     quirks: Vec<Quirk>,
+    /// Run every seed with this scheduler: `random`, `fifo`, `pct:D` or
+    /// `pct:D:K` (see `bootsim run --help`), instead of the scenario's
+    /// `scheduler` or, without one, the one drawn per seed (mostly random,
+    /// sometimes fifo or PCT of depth 1 to 3).
+    #[arg(long, value_name = "NAME")]
+    scheduler: Option<Scheduler>,
     /// Stop at the first failing seed (the lowest one, whatever --jobs):
     /// start no seed after it and report the seeds up to it.
     #[arg(long)]
@@ -108,6 +115,9 @@ pub fn swarm_command(args: &SwarmArgs) -> ExitCode {
     for entry in &mut mix {
         for &q in &args.quirks {
             entry.scenario.switch_on(q);
+        }
+        if let Some(s) = args.scheduler {
+            entry.scenario.scheduler = Some(s);
         }
     }
     let budget = match (args.seeds, args.duration) {

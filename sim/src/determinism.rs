@@ -48,7 +48,7 @@ pub fn check(scenario: &Scenario, opts: RunOptions) -> Result<Report, Box<Diverg
         keep: Keep::All,
         ..opts
     };
-    let a = run(scenario, full);
+    let a = run(scenario, full.clone());
     let b = run(scenario, full);
     match first_divergence(
         a.trace.events(),

@@ -1,7 +1,9 @@
 //! The single-threaded, seeded executor with virtual time.
 //!
 //! At every step one *ready* task is polled; which one is chosen by the
-//! scheduler (seeded random pick, or FIFO for debugging). Virtual time jumps
+//! scheduler (seeded random pick, PCT, FIFO for debugging, or the replay of
+//! a recorded schedule: see [`crate::scheduler`] and [`crate::schedule`]).
+//! Virtual time jumps
 //! to the next timer only when nothing is ready. A run ends with a
 //! [`RunEnd`] reason: all tasks done, a time or step bound, a stall (tasks
 //! pending with nothing ready and no timer) or a caught panic.
@@ -35,18 +37,11 @@ use std::time::Duration;
 use shardboot::types::NodeId;
 
 use crate::rng::SimRng;
+use crate::schedule::{ReplayError, Schedule, TaskId};
+use crate::scheduler::Picker;
+pub use crate::scheduler::Scheduler;
 use crate::time::VirtualTime;
 use crate::timers::{Timer, TimerQueue};
-
-/// How the next task is chosen among the ready ones.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Scheduler {
-    /// Uniformly at random, from the executor's seeded stream.
-    #[default]
-    Random,
-    /// In wake-up order: the same schedule for every seed (debugging).
-    Fifo,
-}
 
 /// Bounds of one [`Executor::run`] call.
 #[derive(Clone, Copy, Debug)]
@@ -82,6 +77,8 @@ pub enum RunEnd {
     Panicked { task: String, message: String },
     /// The caller's stop condition held (see [`Executor::run_until`]).
     Stopped,
+    /// A replayed schedule does not fit this run.
+    ReplayFailed(ReplayError),
 }
 
 impl std::fmt::Display for RunEnd {
@@ -93,6 +90,7 @@ impl std::fmt::Display for RunEnd {
             RunEnd::Stalled { tasks } => write!(f, "stalled: {}", tasks.join(", ")),
             RunEnd::Panicked { task, message } => write!(f, "task {task} panicked: {message}"),
             RunEnd::Stopped => f.write_str("stop condition met"),
+            RunEnd::ReplayFailed(e) => e.fmt(f),
         }
     }
 }
@@ -115,6 +113,8 @@ struct Slot {
     parked: bool,
     name: &'static str,
     node: Option<NodeId>,
+    /// The task in the slot (or the last one, once it is free).
+    task: TaskId,
 }
 
 /// Timer keys are either one of our task wakers (slot and generation, see
@@ -137,8 +137,7 @@ struct Shared {
     current: Cell<Option<u32>>,
     /// Paused nodes, each with the wakers of tasks waiting for its resume.
     paused: RefCell<Vec<(NodeId, Vec<Waker>)>>,
-    scheduler: Scheduler,
-    rng: RefCell<SimRng>,
+    picker: RefCell<Picker>,
     stats: Cell<Stats>,
 }
 
@@ -164,6 +163,10 @@ fn with_current<R>(f: impl FnOnce(&Shared) -> R) -> R {
 
 impl Shared {
     fn spawn_boxed(&self, name: &'static str, node: Option<NodeId>, future: BoxFuture) -> u32 {
+        let mut s = self.stats.get();
+        let task = TaskId(s.spawned);
+        s.spawned += 1;
+        self.stats.set(s);
         let mut slots = self.slots.borrow_mut();
         let index = match self.free.borrow_mut().pop() {
             Some(i) => {
@@ -171,6 +174,7 @@ impl Shared {
                 slot.future = Some(future);
                 slot.name = name;
                 slot.node = node;
+                slot.task = task;
                 i
             }
             None => {
@@ -181,15 +185,14 @@ impl Shared {
                     parked: false,
                     name,
                     node,
+                    task,
                 });
                 (slots.len() - 1) as u32
             }
         };
         drop(slots);
         self.live.set(self.live.get() + 1);
-        let mut s = self.stats.get();
-        s.spawned += 1;
-        self.stats.set(s);
+        self.picker.borrow_mut().spawned(index);
         let generation = self.slots.borrow()[index as usize].generation;
         self.wake(index, generation);
         index
@@ -297,19 +300,11 @@ impl Shared {
         self.live.set(self.live.get() - 1);
     }
 
-    fn next_ready(&self) -> Option<u32> {
-        let mut ready = self.ready.borrow_mut();
-        match self.scheduler {
-            Scheduler::Fifo => ready.pop_front(),
-            Scheduler::Random => {
-                let n = ready.len();
-                if n == 0 {
-                    return None;
-                }
-                let i = self.rng.borrow_mut().below(n as u64) as usize;
-                ready.swap_remove_back(i)
-            }
-        }
+    fn next_ready(&self) -> Result<Option<u32>, ReplayError> {
+        let slots = self.slots.borrow();
+        self.picker
+            .borrow_mut()
+            .pick(&mut self.ready.borrow_mut(), |i| slots[i as usize].task)
     }
 
     fn add_timer(&self, at: VirtualTime, waker: &Waker) {
@@ -430,6 +425,17 @@ pub struct Executor {
 impl Executor {
     /// `rng` decides the schedule (fork a `"scheduler"` stream for it).
     pub fn new(rng: SimRng, scheduler: Scheduler) -> Executor {
+        Executor::with_picker(Picker::new(scheduler, rng))
+    }
+
+    /// An executor that makes the decisions of a recorded `schedule` (see
+    /// [`crate::schedule`]); a run stops with [`RunEnd::ReplayFailed`] when
+    /// the schedule does not fit.
+    pub fn replaying(schedule: Schedule) -> Executor {
+        Executor::with_picker(Picker::replaying(schedule))
+    }
+
+    fn with_picker(picker: Picker) -> Executor {
         Executor {
             shared: Rc::new(Shared {
                 now: Cell::new(VirtualTime::ZERO),
@@ -442,8 +448,7 @@ impl Executor {
                 free_foreign: RefCell::new(Vec::new()),
                 current: Cell::new(None),
                 paused: RefCell::new(Vec::new()),
-                scheduler,
-                rng: RefCell::new(rng),
+                picker: RefCell::new(picker),
                 stats: Cell::new(Stats::default()),
             }),
         }
@@ -465,6 +470,18 @@ impl Executor {
 
     pub fn stats(&self) -> Stats {
         self.shared.stats.get()
+    }
+
+    /// Record every scheduling decision from now on (see
+    /// [`Executor::recorded_schedule`]).
+    pub fn record_schedule(&self) {
+        self.shared.picker.borrow_mut().record();
+    }
+
+    /// The decisions made since [`Executor::record_schedule`]; `None` when
+    /// not recording.
+    pub fn recorded_schedule(&self) -> Option<Schedule> {
+        self.shared.picker.borrow().recorded()
     }
 
     /// Tasks not finished yet.
@@ -499,11 +516,15 @@ impl Executor {
             if shared.stats.get().polls >= limits.max_steps {
                 return RunEnd::StepLimit;
             }
-            let Some(index) = shared.next_ready() else {
-                if let Err(end) = shared.advance_time(limits.until) {
-                    return end;
+            let index = match shared.next_ready() {
+                Ok(Some(index)) => index,
+                Ok(None) => {
+                    if let Err(end) = shared.advance_time(limits.until) {
+                        return end;
+                    }
+                    continue;
                 }
-                continue;
+                Err(e) => return RunEnd::ReplayFailed(e),
             };
             if let Some(end) = self.poll_task(index) {
                 return end;
@@ -979,6 +1000,130 @@ mod tests {
         assert_ne!(order(1, Scheduler::Random), order(2, Scheduler::Random));
         assert_eq!(order(1, Scheduler::Fifo), (0..20).collect::<Vec<_>>());
         assert_eq!(order(2, Scheduler::Fifo), (0..20).collect::<Vec<_>>());
+    }
+
+    /// `tasks` tasks that each log their number, then yield, `polls` times
+    /// (all at virtual time zero); the log of who ran at each step.
+    fn yielders(ex: &Executor, tasks: u32, polls: u32) -> Rc<RefCell<Vec<u32>>> {
+        let log = Rc::new(RefCell::new(Vec::new()));
+        for t in 0..tasks {
+            let log = log.clone();
+            ex.spawn("yielder", Some(NodeId(t)), async move {
+                for _ in 0..polls {
+                    log.borrow_mut().push(t);
+                    yield_now().await;
+                }
+            });
+        }
+        log
+    }
+
+    fn pct_order(seed: u64, scheduler: &str) -> Vec<u32> {
+        let mut ex = Executor::new(SimRng::new(seed), scheduler.parse().unwrap());
+        let log = yielders(&ex, 4, 6);
+        assert_eq!(ex.run(Limits::default()), RunEnd::AllDone);
+        log.take()
+    }
+
+    /// Maximal runs of the same task in a log.
+    fn blocks(log: &[u32]) -> usize {
+        1 + log.windows(2).filter(|w| w[0] != w[1]).count()
+    }
+
+    #[test]
+    fn pct_of_depth_one_runs_the_highest_priority_task_to_completion_first() {
+        let mut first_tasks = std::collections::BTreeSet::new();
+        for seed in 1..=20 {
+            let log = pct_order(seed, "pct:1");
+            // Each task runs all its steps in one go: 4 blocks of 7 polls
+            // (6 logged), in an order given by the random priorities.
+            assert_eq!(blocks(&log), 4, "seed {seed}: {log:?}");
+            assert_eq!(log, pct_order(seed, "pct:1"), "deterministic per seed");
+            first_tasks.insert(log[0]);
+        }
+        assert_eq!(first_tasks.len(), 4, "every task comes first for some seed");
+    }
+
+    #[test]
+    fn a_pct_change_point_sends_the_running_task_below_all_others() {
+        // 28 polls in all; one change point drawn from steps 1..=28.
+        let mut split = 0;
+        for seed in 1..=20 {
+            let log = pct_order(seed, "pct:2:28");
+            assert_eq!(log, pct_order(seed, "pct:2:28"), "deterministic per seed");
+            // The task running at the change point finishes after all the
+            // others: at most one task is split in two.
+            assert!(blocks(&log) <= 5, "seed {seed}: {log:?}");
+            if blocks(&log) == 5 {
+                split += 1;
+                let last = *log.last().unwrap();
+                let first_of_last = log.iter().position(|&t| t == last).unwrap();
+                assert!(log[first_of_last..].iter().any(|&t| t != last), "{log:?}");
+            }
+        }
+        assert!(
+            split >= 10,
+            "the change point split a task in only {split} of 20 seeds"
+        );
+    }
+
+    /// A random run with a node killed while its tasks are queued (stale
+    /// queue entries), recorded; its log and the schedule.
+    fn recorded_run(seed: u64) -> (Vec<u32>, Schedule) {
+        let mut ex = exec(seed);
+        ex.record_schedule();
+        let log = yielders(&ex, 5, 4);
+        ex.spawn("killer", None, async {
+            yield_now().await;
+            kill_node(NodeId(1));
+        });
+        assert_eq!(ex.run(Limits::default()), RunEnd::AllDone);
+        (log.take(), ex.recorded_schedule().unwrap())
+    }
+
+    fn replayed_run(schedule: Schedule) -> (Vec<u32>, RunEnd) {
+        let mut ex = Executor::replaying(schedule);
+        let log = yielders(&ex, 5, 4);
+        ex.spawn("killer", None, async {
+            yield_now().await;
+            kill_node(NodeId(1));
+        });
+        let end = ex.run(Limits::default());
+        (log.take(), end)
+    }
+
+    #[test]
+    fn a_recorded_schedule_replays_the_same_run() {
+        for seed in 1..=10 {
+            let (log, schedule) = recorded_run(seed);
+            // Every logged step was a pick (and the kill left some picks
+            // of stale queue entries unlogged).
+            assert!(schedule.decisions().len() > log.len());
+            assert_eq!(replayed_run(schedule), (log, RunEnd::AllDone));
+        }
+        assert_ne!(recorded_run(1).1, recorded_run(2).1);
+    }
+
+    #[test]
+    fn a_schedule_that_does_not_fit_stops_the_run_with_an_error() {
+        let (_, schedule) = recorded_run(3);
+        let n = schedule.decisions().len();
+        let short = Schedule::new(schedule.decisions()[..n - 3].to_vec());
+        match replayed_run(short).1 {
+            RunEnd::ReplayFailed(ReplayError::Exhausted { decisions, ready }) => {
+                assert_eq!(decisions, n - 3);
+                assert!(!ready.is_empty());
+            }
+            other => panic!("expected an exhausted schedule, got {other}"),
+        }
+        let mut wrong = schedule.decisions().to_vec();
+        wrong[0] = TaskId(99);
+        match replayed_run(Schedule::new(wrong)).1 {
+            RunEnd::ReplayFailed(ReplayError::NotReady { decision, task, .. }) => {
+                assert_eq!((decision, task), (0, TaskId(99)));
+            }
+            other => panic!("expected a task that is not ready, got {other}"),
+        }
     }
 
     #[test]

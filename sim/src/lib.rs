@@ -2,7 +2,8 @@
 //! [`shardboot`]. One thread, virtual time, one seeded RNG with named
 //! sub-streams: the same seed gives the same run, byte for byte.
 //!
-//! Module map: [`executor`] (tasks, virtual time, seeded scheduling),
+//! Module map: [`executor`] (tasks, virtual time), [`scheduler`] (random,
+//! PCT and FIFO scheduling), [`schedule`] (recorded schedules, replayed),
 //! [`timers`], [`time`], [`rng`], [`sync`] (mailboxes), [`trace`] (event
 //! capture and trace hash); the world: [`world`] (hosts and the seams),
 //! [`disk`], [`net`], [`clock`], [`topology`] (placement service),
@@ -30,6 +31,8 @@ pub mod report;
 pub mod rng;
 pub mod run;
 pub mod scenario;
+pub mod schedule;
+pub mod scheduler;
 pub mod shrink;
 pub mod sim;
 #[cfg(feature = "proptest")]

@@ -2,7 +2,8 @@
 //!
 //! Exit codes: 0 the outcome matched what was expected; 1 an unexpected
 //! safety violation, a panic, or an expected violation that did not happen;
-//! 2 an unexpected liveness failure; 3 a usage or scenario error.
+//! 2 an unexpected liveness failure; 3 a usage or scenario error (including
+//! a replayed schedule that does not fit the run).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,8 +13,9 @@ use bootsim::determinism;
 use bootsim::executor::{RunEnd, Scheduler};
 use bootsim::run::{Outcome, RunOptions, run};
 use bootsim::scenario::Scenario;
+use bootsim::schedule::Schedule;
 use bootsim::trace::Keep;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 
 mod commands;
 
@@ -70,9 +72,23 @@ struct RunArgs {
     /// it has one (failure artifacts, regressions), else 1.
     #[arg(long)]
     seed: Option<u64>,
-    /// How the next task is picked among the ready ones.
-    #[arg(long, value_enum, default_value_t = SchedulerArg::Random)]
-    scheduler: SchedulerArg,
+    /// How the next task is picked among the ready ones: `random` (seeded
+    /// uniform pick), `fifo` (wake-up order, debugging), `pct:D` (PCT of
+    /// depth D: random task priorities, D-1 priority change points spread
+    /// over the run's estimated steps) or `pct:D:K` (change points drawn
+    /// from steps 1..=K). Default: the scenario's `scheduler`, else random.
+    #[arg(long, value_name = "NAME", conflicts_with = "replay_schedule")]
+    scheduler: Option<Scheduler>,
+    /// Write every scheduling decision of the run to FILE (one task number
+    /// per line), for --replay-schedule.
+    #[arg(long, value_name = "FILE", requires = "scenario")]
+    record_schedule: Option<PathBuf>,
+    /// Schedule the run by the decisions recorded in FILE (with
+    /// --record-schedule) instead of a scheduler: with the same scenario
+    /// and seed, the same run (same trace hash). A schedule that does not
+    /// fit the run stops it with an error (exit 3).
+    #[arg(long, value_name = "FILE", requires = "scenario")]
+    replay_schedule: Option<PathBuf>,
     /// Print the last N trace events before the summary (0 = none).
     #[arg(long, default_value_t = 0, value_name = "N")]
     last_events: usize,
@@ -81,23 +97,6 @@ struct RunArgs {
     /// exit 1.
     #[arg(long, requires = "scenario")]
     check_determinism: bool,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum SchedulerArg {
-    /// Seeded uniform random pick among ready tasks.
-    Random,
-    /// Wake-up order; the same schedule for every seed (debugging).
-    Fifo,
-}
-
-impl From<SchedulerArg> for Scheduler {
-    fn from(s: SchedulerArg) -> Self {
-        match s {
-            SchedulerArg::Random => Scheduler::Random,
-            SchedulerArg::Fifo => Scheduler::Fifo,
-        }
-    }
 }
 
 const EXIT_USAGE: u8 = 3;
@@ -139,13 +138,30 @@ fn run_scenario(path: &std::path::Path, args: &RunArgs) -> ExitCode {
         }
     };
     let (seed, scheduler) = match (args.seed, &scenario.replay) {
-        (Some(seed), _) => (seed, args.scheduler.into()),
-        (None, Some(r)) => (r.seed, r.scheduler),
-        (None, None) => (1, args.scheduler.into()),
+        (None, Some(r)) => (r.seed, args.scheduler.unwrap_or(r.scheduler)),
+        (seed, _) => (
+            seed.unwrap_or(1),
+            args.scheduler
+                .or(scenario.scheduler)
+                .unwrap_or_default()
+                .with_estimated_steps(scenario.estimated_steps()),
+        ),
+    };
+    let replay = match &args.replay_schedule {
+        Some(file) => match Schedule::load(file) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(EXIT_USAGE);
+            }
+        },
+        None => None,
     };
     let opts = RunOptions {
         seed,
         scheduler,
+        replay,
+        record_schedule: args.record_schedule.is_some(),
         keep: Keep::Last(args.last_events),
         defect: None,
     };
@@ -180,16 +196,45 @@ fn run_scenario(path: &std::path::Path, args: &RunArgs) -> ExitCode {
     println!("expected: {}", scenario.expect);
     println!("outcome: {}", report.outcome);
     println!("seed: {}", report.seed);
+    match &args.replay_schedule {
+        Some(file) => println!("scheduler: replay of {}", file.display()),
+        None => println!("scheduler: {scheduler}"),
+    }
     println!("trace-hash: {}", report.trace.hash());
+    if let (Some(file), Some(schedule)) = (&args.record_schedule, &report.schedule) {
+        let header = [
+            format!("bootsim schedule: {} decisions", schedule.decisions().len()),
+            format!(
+                "of scenario {}, seed {}, scheduler {scheduler}, trace hash {}",
+                path.display(),
+                report.seed,
+                report.trace.hash()
+            ),
+            format!(
+                "replay with: bootsim run --scenario {} --seed {} --replay-schedule {}",
+                path.display(),
+                report.seed,
+                file.display()
+            ),
+        ];
+        if let Err(e) = schedule.save(file, &header) {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+        println!("schedule written to {}", file.display());
+    }
     if report.outcome.matches(&scenario.expect) {
         return ExitCode::SUCCESS;
     }
-    println!(
-        "replay with: bootsim run --scenario {} --seed {}",
-        path.display(),
-        report.seed
-    );
+    if args.replay_schedule.is_none() {
+        println!(
+            "replay with: bootsim run --scenario {} --seed {} --scheduler {scheduler}",
+            path.display(),
+            report.seed
+        );
+    }
     match &report.outcome {
+        Outcome::ReplayFailed(_) => ExitCode::from(EXIT_USAGE),
         Outcome::Violation(v) if !v.kind.is_safety() => ExitCode::from(EXIT_LIVENESS),
         // A safety violation, a panic, or an expected violation that did not
         // happen.
@@ -200,7 +245,7 @@ fn run_scenario(path: &std::path::Path, args: &RunArgs) -> ExitCode {
 fn run_demo(args: &RunArgs) -> ExitCode {
     let keep = Keep::Last(args.last_events);
     let seed = args.seed.unwrap_or(1);
-    let run = Demo::default().run(seed, args.scheduler.into(), keep);
+    let run = Demo::default().run(seed, args.scheduler.unwrap_or_default(), keep);
     for event in run.trace.events() {
         println!("{event}");
     }

@@ -113,18 +113,20 @@ pub const KNOBS: &[Knob] = &[
 pub fn randomise(scenario: &Scenario, rng: &mut SimRng) -> Randomised {
     let mut out = scenario.clone();
     // One scheduler draw first: mostly the seeded random pick, sometimes
-    // wake-up order (the same schedule for every seed, different timing).
-    let scheduler = if rng.chance(Ratio::new(1, 8)) {
+    // wake-up order (the same schedule for every seed, different timing),
+    // sometimes PCT of depth 1 to 3 (a task held back for long stretches).
+    // A scenario that names its scheduler keeps it.
+    let drawn = if rng.chance(Ratio::new(1, 8)) {
         Scheduler::Fifo
+    } else if rng.chance(Ratio::new(1, 4)) {
+        Scheduler::pct(1 + rng.below(3) as u32)
     } else {
         Scheduler::Random
     };
+    let scheduler = scenario.scheduler.unwrap_or(drawn);
     let mut choices = vec![Choice {
         knob: "scheduler",
-        value: match scheduler {
-            Scheduler::Random => "random".into(),
-            Scheduler::Fifo => "fifo".into(),
-        },
+        value: scheduler.to_string(),
     }];
     for knob in KNOBS {
         // Every knob draws from its own stream, so a knob that draws more

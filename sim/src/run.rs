@@ -22,6 +22,7 @@ use crate::faults::steps::FaultAction;
 use crate::lifecycle::{Lifecycle, Source};
 use crate::oracle::{EndState, Oracle, ReplicaState, Violation, ViolationKind};
 use crate::scenario::{Action, Expect, KindSpec, Scenario, Step};
+use crate::schedule::{ReplayError, Schedule};
 use crate::sim::Sim;
 use crate::time::VirtualTime;
 use crate::topology::PlacementService;
@@ -29,10 +30,16 @@ use crate::trace::{Keep, Recorder, Trace};
 use crate::world::{Defect, SimEnv, WorldRef};
 
 /// How to run.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct RunOptions {
     pub seed: u64,
     pub scheduler: Scheduler,
+    /// Re-make these recorded decisions instead of asking `scheduler` (see
+    /// [`crate::schedule`]); the run ends with [`Outcome::ReplayFailed`]
+    /// if they do not fit it.
+    pub replay: Option<Schedule>,
+    /// Record every scheduling decision into [`Report::schedule`].
+    pub record_schedule: bool,
     /// Trace events kept for the report (the hash covers all).
     pub keep: Keep,
     /// A bug planted in the world (tests of the oracle).
@@ -44,6 +51,8 @@ impl RunOptions {
         RunOptions {
             seed,
             scheduler: Scheduler::Random,
+            replay: None,
+            record_schedule: false,
             keep: Keep::Last(40),
             defect: None,
         }
@@ -60,6 +69,8 @@ pub enum Outcome {
         task: String,
         message: String,
     },
+    /// The replayed schedule ([`RunOptions::replay`]) does not fit the run.
+    ReplayFailed(ReplayError),
 }
 
 impl Outcome {
@@ -78,6 +89,7 @@ impl Outcome {
             Outcome::Pass => "ok".into(),
             Outcome::Violation(v) => format!("violation: {}", v.kind.name()),
             Outcome::Panicked { .. } => "panic".into(),
+            Outcome::ReplayFailed(_) => "replay-failed".into(),
         }
     }
 }
@@ -88,6 +100,7 @@ impl std::fmt::Display for Outcome {
             Outcome::Pass => f.write_str("ok"),
             Outcome::Violation(v) => write!(f, "violation: {v}"),
             Outcome::Panicked { task, message } => write!(f, "panic: task {task}: {message}"),
+            Outcome::ReplayFailed(e) => write!(f, "replay failed: {e}"),
         }
     }
 }
@@ -101,6 +114,8 @@ pub struct Report {
     pub end: VirtualTime,
     pub stats: Stats,
     pub trace: Trace,
+    /// Every scheduling decision, when [`RunOptions::record_schedule`].
+    pub schedule: Option<Schedule>,
 }
 
 /// Granularity at which the oracle catches up with the trace.
@@ -110,15 +125,17 @@ const SLICE: Duration = Duration::from_secs(1);
 pub fn run(scenario: &Scenario, opts: RunOptions) -> Report {
     let recorder = Recorder::new(opts.keep, true);
     let max_polls = scenario.max_polls();
-    let (outcome, end, stats) =
+    let seed = opts.seed;
+    let (outcome, end, stats, schedule) =
         recorder.record(|| Run::new(scenario, opts).play(&recorder, max_polls));
     Report {
         scenario: scenario.name.clone(),
-        seed: opts.seed,
+        seed,
         outcome,
         end,
         stats,
         trace: recorder.trace(),
+        schedule,
     }
 }
 
@@ -136,7 +153,13 @@ struct Run<'a> {
 
 impl<'a> Run<'a> {
     fn new(scenario: &'a Scenario, opts: RunOptions) -> Run<'a> {
-        let sim = Sim::with_scheduler(scenario, opts.seed, opts.scheduler);
+        let sim = match opts.replay {
+            Some(schedule) => Sim::replaying(scenario, opts.seed, schedule),
+            None => Sim::with_scheduler(scenario, opts.seed, opts.scheduler),
+        };
+        if opts.record_schedule {
+            sim.record_schedule();
+        }
         if let Some(d) = opts.defect {
             sim.world().plant(d);
         }
@@ -163,7 +186,11 @@ impl<'a> Run<'a> {
         }
     }
 
-    fn play(mut self, recorder: &Recorder, max_polls: u64) -> (Outcome, VirtualTime, Stats) {
+    fn play(
+        mut self,
+        recorder: &Recorder,
+        max_polls: u64,
+    ) -> (Outcome, VirtualTime, Stats, Option<Schedule>) {
         self.sim.start_all_nodes();
         self.spawn_steps();
         let until = VirtualTime::ZERO + self.scenario.duration;
@@ -246,13 +273,14 @@ impl<'a> Run<'a> {
                     });
                 }
                 RunEnd::Panicked { task, message } => break Outcome::Panicked { task, message },
+                RunEnd::ReplayFailed(e) => break Outcome::ReplayFailed(e),
             }
         };
         self.sim.enter(
             || tracing::info!(target: "sim::run", outcome = %outcome.label(), "run_finished"),
         );
         let (now, stats) = (self.sim.now(), self.sim.stats());
-        (outcome, now, stats)
+        (outcome, now, stats, self.sim.recorded_schedule())
     }
 
     /// Show the oracle the events recorded since the last call.

@@ -147,9 +147,9 @@ pub const REDUCTIONS: &[(&str, Reduction)] = &[
     ("earlier steps", earlier_steps),
 ];
 
-/// Shrink `input` (whose `[replay]` gives seed and scheduler; else seed 1,
-/// random). The target violation is `input`'s `expect`, or what its run
-/// shows if it expects a pass. `progress` hears of every kept reduction.
+/// Shrink `input` (whose `[replay]` gives seed and scheduler; else seed 1
+/// and its `scheduler`, else random). The target violation is `input`'s
+/// `expect`, or what its run shows if it expects a pass. `progress` hears of every kept reduction.
 pub fn shrink(
     input: &Scenario,
     max_runs: usize,
@@ -158,7 +158,12 @@ pub fn shrink(
     let (seed, scheduler) = input
         .replay
         .as_ref()
-        .map_or((1, Scheduler::Random), |r| (r.seed, r.scheduler));
+        .map_or((1, input.scheduler.unwrap_or_default()), |r| {
+            (r.seed, r.scheduler)
+        });
+    // K of a PCT scheduler fixed from the input: cutting the duration must
+    // not move the change points.
+    let scheduler = scheduler.with_estimated_steps(input.estimated_steps());
     let attempt = |s: &Scenario| {
         run(
             s,

@@ -44,6 +44,7 @@ use crate::faults;
 use crate::lifecycle::Lifecycle;
 use crate::rng::SimRng;
 use crate::scenario::{InitialState, Scenario};
+use crate::schedule::Schedule;
 use crate::time::VirtualTime;
 use crate::topology::PlacementService;
 use crate::upstream::Upstream;
@@ -69,9 +70,23 @@ impl Sim {
         Sim::with_scheduler(scenario, seed, Scheduler::Random)
     }
 
+    /// [`Sim::new`] with another scheduler (a PCT scheduler without K
+    /// spreads its change points over [`Scenario::estimated_steps`]).
     pub fn with_scheduler(scenario: &Scenario, seed: u64, scheduler: Scheduler) -> Sim {
+        let scheduler = scheduler.with_estimated_steps(scenario.estimated_steps());
+        let executor = Executor::new(SimRng::new(seed).fork("scheduler"), scheduler);
+        Sim::build(scenario, seed, executor)
+    }
+
+    /// [`Sim::new`], its tasks scheduled by the recorded decisions of
+    /// `schedule` (see [`crate::schedule`]): the same run as the recorded
+    /// one if scenario and seed are the same.
+    pub fn replaying(scenario: &Scenario, seed: u64, schedule: Schedule) -> Sim {
+        Sim::build(scenario, seed, Executor::replaying(schedule))
+    }
+
+    fn build(scenario: &Scenario, seed: u64, executor: Executor) -> Sim {
         let root = SimRng::new(seed);
-        let executor = Executor::new(root.fork("scheduler"), scheduler);
         let c = &scenario.cluster;
         let all = c.all_nodes();
         let tables: BTreeMap<_, _> = scenario
@@ -160,6 +175,17 @@ impl Sim {
 
     pub fn stats(&self) -> Stats {
         self.executor.stats()
+    }
+
+    /// Record every scheduling decision from now on.
+    pub fn record_schedule(&self) {
+        self.executor.record_schedule();
+    }
+
+    /// The decisions made since [`Sim::record_schedule`] (`None` when not
+    /// recording): replayed with [`Sim::replaying`].
+    pub fn recorded_schedule(&self) -> Option<Schedule> {
+        self.executor.recorded_schedule()
     }
 
     /// Start a data node process on `node` (its loops start at once).

@@ -66,7 +66,6 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::artifact::{artifact_text, to_toml, write_artifact};
-use crate::executor::Scheduler;
 use crate::executor::panic_message;
 use crate::randomise::{Choice, Choices, Randomised, randomise};
 use crate::rng::SimRng;
@@ -218,7 +217,7 @@ impl SwarmConfig {
         } else {
             Randomised {
                 scenario: entry.scenario.clone(),
-                scheduler: Scheduler::Random,
+                scheduler: entry.scenario.scheduler.unwrap_or_default(),
                 choices: Vec::new(),
             }
         };
@@ -352,8 +351,13 @@ pub fn run_seed(cfg: &SwarmConfig, seed: u64) -> SeedResult {
             return result;
         }
     };
+    // K of a PCT scheduler fixed now, so that the artifact replays (and
+    // shrinks, which cuts the duration) with the same change points.
+    let scheduler = drawn
+        .scheduler
+        .with_estimated_steps(effective.estimated_steps());
     let opts = RunOptions {
-        scheduler: drawn.scheduler,
+        scheduler,
         keep: Keep::Last(0),
         ..RunOptions::seed(seed)
     };
@@ -411,7 +415,7 @@ pub fn run_seed(cfg: &SwarmConfig, seed: u64) -> SeedResult {
         let text = artifact_text(
             &effective,
             seed,
-            drawn.scheduler,
+            scheduler,
             &report.outcome,
             &report.trace.hash(),
             &header,
