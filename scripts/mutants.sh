@@ -50,11 +50,14 @@ if $list; then
 fi
 
 # The tests that decide: the regression suite, the quirk regressions (once
-# they exist), and chaos-default seeds 1..=50 (the other chaos tests are
-# skipped: same kind of check, four times the time).
-tests=(--test regressions --test chaos)
+# they exist), chaos-default seeds 1..=50 (the other chaos tests are
+# skipped: same kind of check, four times the time), and the cheap direct
+# ones: src/'s unit tests and tests/upstream_behaviour.rs (the peer protocol
+# request by request). Given as cargo args (-C), not cargo-test args, so that
+# the build phase (`cargo test --no-run`) builds only these test binaries.
+tests=(-C --lib -C --test=upstream_behaviour -C --test=regressions -C --test=chaos)
 if [ -f "$src/tests/quirk_regressions.rs" ]; then
-  tests+=(--test quirk_regressions)
+  tests+=(-C --test=quirk_regressions)
 fi
 skips=(--skip seeds_51_to --skip seeds_101_to --skip seeds_151_to --skip is_deterministic)
 
@@ -62,7 +65,7 @@ skips=(--skip seeds_51_to --skip seeds_101_to --skip seeds_151_to --skip is_dete
 # between runs). The baseline (the tests on the unmutated tree) runs first
 # and must pass.
 status=0
-cargo mutants --dir "$src" --in-place --output "$repo" -p shardboot "$@" \
-  -- "${tests[@]}" -- "${skips[@]}" || status=$?
+cargo mutants --dir "$src" --in-place --output "$repo" -p shardboot "${tests[@]}" "$@" \
+  -- -- "${skips[@]}" || status=$?
 echo "commit: $commit" > "$repo/mutants.out/commit.txt"
 exit "$status"
