@@ -393,6 +393,28 @@ kind = "dimension"
     }
 
     #[test]
+    fn the_scheduler_is_drawn_per_seed_unless_the_scenario_names_one() {
+        let s = scenario();
+        let drawn: std::collections::BTreeSet<String> = (0..60)
+            .map(|seed| {
+                let r = randomise(&s, &mut SimRng::new(seed).fork("swarm/options"));
+                assert_eq!(r.choices[0].value, r.scheduler.to_string());
+                match r.scheduler {
+                    Scheduler::Pct(_) => "pct".to_string(),
+                    other => other.to_string(),
+                }
+            })
+            .collect();
+        assert_eq!(drawn, ["fifo", "pct", "random"].map(String::from).into());
+        let mut fixed = scenario();
+        fixed.scheduler = Some(Scheduler::pct(5));
+        for seed in 0..20 {
+            let r = randomise(&fixed, &mut SimRng::new(seed).fork("swarm/options"));
+            assert_eq!(r.scheduler, Scheduler::pct(5));
+        }
+    }
+
+    #[test]
     fn knobs_that_do_not_apply_draw_nothing() {
         let mut s = scenario();
         s.tables.retain(|t| t.name == "trips");

@@ -23,11 +23,13 @@
 //! around a yield) are one-step windows: a uniform pick finds those as well
 //! as PCT does, or better (see BENCHMARKS.md, "Random vs PCT").
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use bootsim::artifact::replay;
 use bootsim::executor::Scheduler;
 use bootsim::run::{RunOptions, run};
-use bootsim::scenario::Scenario;
+use bootsim::scenario::{Expect, Scenario};
+use bootsim::swarm::{Budget, Entry, Partition, SwarmConfig, swarm};
 use bootsim::trace::Keep;
 
 const STARTUP: &str = r#"
@@ -93,6 +95,49 @@ fn pct_hits_the_startup_race_far_more_often_than_random_on_the_same_seeds() {
     );
     assert!(pct >= 0.25, "PCT hit the race in only {:.1} %", 100.0 * pct);
     assert!(pct >= 4.0 * random, "random {random}, pct:3 {pct}");
+}
+
+/// A failure found under PCT (as `bootsim swarm --scheduler pct:2` sets
+/// it) writes an artifact that names the scheduler with its K, and replays
+/// to the very same run.
+#[test]
+fn a_pct_failure_artifact_replays_the_same_run() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("pct-artifact");
+    let _ = std::fs::remove_dir_all(&dir);
+    // A planted world bug: a copied column arrives empty (data loss).
+    let text = STARTUP.replacen(
+        "duration = \"1m\"",
+        "duration = \"20m\"\ndefects = [\"empty_first_fact_raw_data_stream\"]",
+        1,
+    ) + "[[step]]\nat = \"10m\"\ndo = \"raise_replicas\"\nreplicas = 3\n";
+    let mut scenario =
+        Scenario::parse(Path::new("planted.toml"), &text).unwrap_or_else(|e| panic!("{e}"));
+    scenario.scheduler = Some(Scheduler::pct(2));
+    let cfg = SwarmConfig {
+        mix: vec![Entry {
+            path: PathBuf::from("planted.toml"),
+            scenario,
+        }],
+        budget: Budget::Seeds(2),
+        first_seed: 1,
+        jobs: 1,
+        partition: Partition::WHOLE,
+        randomise: false,
+        failures: Some(dir),
+        stop_on_failure: true,
+    };
+    let found = swarm(&cfg, |_, _| {});
+    let failed = found.failures().next().expect("the planted bug is found");
+    let artifact = failed.artifact.as_ref().expect("an artifact is written");
+    let text = std::fs::read_to_string(artifact).unwrap();
+    // 20 virtual minutes at the estimated 80 steps per second.
+    assert!(text.contains("scheduler = \"pct:2:96000\""), "{text}");
+    let recorded = Scenario::load(artifact).unwrap_or_else(|e| panic!("{e}"));
+    assert!(matches!(recorded.expect, Expect::Violation(_)));
+    let again = replay(&recorded, 0);
+    assert_eq!(again.scheduler, "pct:2:96000".parse().unwrap());
+    assert_eq!(Some(again.report.trace.hash()), failed.trace_hash);
+    assert!(again.outcome_matches(&recorded) && again.hash_matches());
 }
 
 /// The measurement behind the figures above: `SEEDS` seeds (default 1000)
