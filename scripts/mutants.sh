@@ -38,7 +38,13 @@ if ! cargo mutants --version >/dev/null 2>&1; then
 fi
 
 commit=$(git rev-parse --verify "$rev^{commit}")
-src="$repo/target/mutants-src"
+# A listing gets a directory of its own, so that it never rewrites the
+# sources under a run that is mutating them in place.
+if $list; then
+  src="$repo/target/mutants-list-src"
+else
+  src="$repo/target/mutants-src"
+fi
 # Keep the build cache of an earlier export; replace the sources.
 mkdir -p "$src"
 find "$src" -mindepth 1 -maxdepth 1 ! -name target -exec rm -rf {} +

@@ -104,6 +104,12 @@ fn load_mix(files: &[PathBuf], dir: &Path) -> Result<Vec<Entry>, String> {
         .collect()
 }
 
+/// The files of a mix, comma-separated, for the first line of a report.
+fn mix_files(mix: &[Entry]) -> String {
+    let names: Vec<String> = mix.iter().map(|e| e.path.display().to_string()).collect();
+    names.join(", ")
+}
+
 pub fn swarm_command(args: &SwarmArgs) -> ExitCode {
     let mut mix = match load_mix(&args.scenarios, &args.scenarios_dir) {
         Ok(m) => m,
@@ -134,11 +140,6 @@ pub fn swarm_command(args: &SwarmArgs) -> ExitCode {
         failures: Some(args.failures.clone()),
         stop_on_failure: args.stop_on_failure,
     };
-    let names: Vec<String> = cfg
-        .mix
-        .iter()
-        .map(|e| e.path.display().to_string())
-        .collect();
     println!(
         "swarm: {} over {}, partition {}, {} job(s), options {}",
         match budget {
@@ -149,7 +150,7 @@ pub fn swarm_command(args: &SwarmArgs) -> ExitCode {
             ),
             Budget::Wall(d) => format!("{} of seeds from {}", duration::format(d), cfg.first_seed),
         },
-        names.join(", "),
+        mix_files(&cfg.mix),
         cfg.partition,
         cfg.jobs,
         if cfg.randomise {
@@ -482,17 +483,12 @@ fn bench_detection(a: &BenchDetectionArgs) -> ExitCode {
         shrink_runs: a.shrink_runs,
         failures: Some(a.failures.clone()),
     };
-    let names: Vec<String> = cfg
-        .mix
-        .iter()
-        .map(|e| e.path.display().to_string())
-        .collect();
     println!(
         "bench detection: {} start(s) of at most {} seeds per quirk from seed {}, over {}, {} job(s)",
         cfg.starts,
         cfg.max_seeds,
         cfg.first_seed,
-        names.join(", "),
+        mix_files(&cfg.mix),
         cfg.jobs
     );
     // Panics are caught and reported per seed (see swarm_command).
