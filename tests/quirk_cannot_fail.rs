@@ -1,0 +1,50 @@
+//! Quirks that cannot cause a violation in the model (SPEC §6: "or show why
+//! it cannot"). Each has a regression file with the quirk on that expects
+//! `pass` and says why in its header; here the swarm runs that file with
+//! randomised options over 2,000 seeds and must find nothing.
+
+mod common;
+
+use bootsim::swarm::{Budget, Entry, Partition, SwarmConfig, swarm};
+use shardboot::quirks::Quirk;
+
+/// Seeds 1..=2,000 of a swarm over `scenarios/<file>` alone; the failures,
+/// one line each.
+fn swarm_failures(file: &str, quirk: Quirk) -> Vec<String> {
+    let scenario = common::scenario(file);
+    assert!(scenario.quirk_set().on(quirk), "{file}: {quirk} is not on");
+    let config = SwarmConfig {
+        mix: vec![Entry {
+            path: common::scenario_path(file),
+            scenario,
+        }],
+        budget: Budget::Seeds(2_000),
+        first_seed: 1,
+        jobs: 2,
+        partition: Partition::WHOLE,
+        randomise: true,
+        failures: None,
+        stop_on_failure: true,
+    };
+    let run = swarm(&config, |_, _| {});
+    let failures: Vec<String> = run
+        .failures()
+        .map(|r| {
+            format!(
+                "seed {}: {}",
+                r.seed,
+                r.detail.as_deref().unwrap_or(&r.outcome)
+            )
+        })
+        .collect();
+    if failures.is_empty() {
+        assert_eq!(run.results.len(), 2_000, "every seed ran");
+    }
+    failures
+}
+
+#[test]
+fn q12_no_source_cannot_arise_in_2000_swarm_seeds() {
+    let failures = swarm_failures("regressions/q12-no-source-cannot-arise.toml", Quirk::Q12);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
