@@ -84,6 +84,8 @@ struct NodeState {
     retry_scheduled: bool,
     /// Delay of the next automatic retry (Q14 off).
     backoff: Duration,
+    /// The last `mark_available` call failed (the next one is a retry).
+    mark_available_failed: bool,
 }
 
 /// One data node (host) of the cluster.

@@ -6,6 +6,7 @@
 //! - [`types`], [`model`], [`placement`], [`protocol`]: plain data;
 //! - [`env`]: the seams (clock, spawn, RNG, disk, metastore, peers, cluster);
 //!   [`buggify`]: the named points where simulation makes bad luck common;
+//!   [`probe`]: the named interesting states a swarm should reach;
 //! - [`quirks`], [`options`]: upstream behaviours as switches, tunables;
 //! - [`store`]: one table shard's data on one host and its background jobs;
 //! - [`table_shard`]: the table shard bootstrap and its peer copy;
@@ -27,6 +28,7 @@ pub mod options;
 pub mod peer_server;
 pub mod peer_source;
 pub mod placement;
+pub mod probe;
 pub mod protocol;
 pub mod quirks;
 pub mod store;

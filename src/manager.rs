@@ -17,6 +17,7 @@
 use std::cell::RefCell;
 
 use crate::env::Env;
+use crate::probe::Probe;
 use crate::types::Timestamp;
 
 /// What became of one [`BootstrapManager::request`].
@@ -104,6 +105,9 @@ impl<E: Env> BootstrapManager<E> {
                 st.passes
             };
             tracing::info!(node = %self.env.node(), pass = total, "bootstrap_pass_started");
+            if passes > 1 {
+                Probe::BootstrapPassRerun.hit();
+            }
             let result = pass().await;
             let ok = result.is_ok();
             if let Err(e) = result {

@@ -31,6 +31,7 @@ use crate::buggify;
 use crate::env::{Cluster, Disk, DiskError, Env, Incoming, KeepAliveServer, MetaError, MetaStore};
 use crate::model::{BatchMeta, FileKey, ShardMeta, TableSchema};
 use crate::options::Options;
+use crate::probe::Probe;
 use crate::protocol::{
     BatchMetadata, CHUNK_BYTES, KeepAlive, MetadataRequest, PeerError, RawDataRequest, SessionRef,
     StartSessionReply, StartSessionRequest, TableMetadata, TableShardMetadata, VectorPartyRef,
@@ -206,6 +207,7 @@ impl<E: Env> PeerServer<E> {
             .values()
             .any(|s| s.info.shard == *shard && s.info.node == node)
         {
+            Probe::SessionAlreadyRunning.hit();
             return Err(PeerError::SessionAlreadyRunning);
         }
         if state.tokens.get(shard).is_some_and(|n| *n > 0) {
@@ -375,6 +377,7 @@ impl<E: Env> PeerServer<E> {
         for s in swept {
             tracing::info!(session = %s.info.id, table = %s.info.shard.table,
                 shard = %s.info.shard.shard, "session_expired");
+            Probe::SessionExpired.hit();
             if let Some(stop) = s.stop
                 && !self.quirk(Quirk::Q3)
             {
@@ -616,6 +619,9 @@ impl<E: Env> PeerServer<E> {
                 column,
             },
         };
+        if self.replaced_since_listed(&key) {
+            Probe::BatchVersionChangedDuringCopy.hit();
+        }
         let bytes = self
             .inner
             .env
@@ -629,6 +635,26 @@ impl<E: Env> PeerServer<E> {
         tracing::debug!(table = %shard.table, shard = %shard.shard, file = ?key,
             bytes = bytes.len(), "raw_data_served");
         Ok(bytes.chunks(CHUNK_BYTES).map(<[u8]>::to_vec).collect())
+    }
+
+    /// Whether a newer version of the fact batch of `asked` than the one a
+    /// copy asks for is on disk: a job replaced the batch after the copy's
+    /// metadata listed it (or while it did).
+    fn replaced_since_listed(&self, asked: &FileKey) -> bool {
+        let FileKey::VectorParty {
+            shard,
+            batch,
+            version,
+            seq,
+            column,
+        } = asked
+        else {
+            return false;
+        };
+        self.inner.env.disk().list(shard).iter().any(|f| {
+            matches!(f, FileKey::VectorParty { batch: b, version: v, seq: s, column: c, .. }
+                if b == batch && c == column && (v, s) > (version, seq))
+        })
     }
 
     /// May a background job delete files of `shard` now? Reaps expired
@@ -650,6 +676,7 @@ impl<E: Env> PeerServer<E> {
             tracing::debug!(table = %shard.table, shard = %shard.shard, "token_granted");
         } else {
             tracing::info!(table = %shard.table, shard = %shard.shard, "token_refused");
+            Probe::TokenRefused.hit();
         }
         granted
     }

@@ -33,6 +33,7 @@ use crate::model::TableSchema;
 use crate::options::Options;
 use crate::peer_source::{NoPeerAvailable, PeerSource};
 use crate::placement::ClusterView;
+use crate::probe::Probe;
 use crate::quirks::Quirk;
 use crate::store::{ShardStore, StoreConfig, StoreError};
 use crate::types::{NodeId, ShardId, ShardState, TableShardId};
@@ -98,6 +99,8 @@ pub struct TableShard<E: Env> {
     /// not hold the copied range, so recovery must replay it from upstream
     /// (also on a retried bootstrap that no longer needs the copy).
     replay_from_upstream: Cell<bool>,
+    /// The last bootstrap failed (so the next one is a retry).
+    failed: Cell<bool>,
     /// Shared with the copy workers, which mark vector parties finished.
     details: Rc<RefCell<BootstrapDetails>>,
     store: Rc<ShardStore<E>>,
@@ -141,6 +144,7 @@ impl<E: Env> TableShard<E> {
             state: Cell::new(BootstrapState::NotStarted),
             needs_peer_copy: Cell::new(needs_peer_copy),
             replay_from_upstream: Cell::new(false),
+            failed: Cell::new(false),
             details: Rc::new(RefCell::new(BootstrapDetails::new())),
             store,
         }
@@ -190,9 +194,13 @@ impl<E: Env> TableShard<E> {
         // Step 1, under the bootstrap lock: no await between check and set.
         if self.state.get() == BootstrapState::Bootstrapping {
             tracing::info!(table = %self.id.table, shard = %self.id.shard, "bootstrap_refused");
+            Probe::BootstrapRefusedAlreadyRunning.hit();
             return Err(BootstrapError::AlreadyBootstrapping);
         }
         self.state.set(BootstrapState::Bootstrapping);
+        if self.failed.get() {
+            Probe::BootstrapRetriedAfterFailure.hit();
+        }
         let mut guard = StateGuard {
             state: &self.state,
             armed: true,
@@ -208,6 +216,7 @@ impl<E: Env> TableShard<E> {
         // Step 3: the state follows the outcome.
         let result = self.run_bootstrap(source, origin, view, options).await;
         guard.armed = false;
+        self.failed.set(result.is_err());
         match &result {
             Ok(()) => {
                 self.state.set(BootstrapState::Bootstrapped);
@@ -283,6 +292,7 @@ impl<E: Env> TableShard<E> {
                 .get(&self.id.shard)
                 .is_some_and(|r| r.values().all(|s| *s == ShardState::Initializing));
             let reason = if all_initializing {
+                Probe::CopySkippedNewPlacement.hit();
                 "all_replicas_initializing"
             } else if options.quirks.on(Quirk::Q12) {
                 "no_source_taken_as_new_placement"
@@ -317,9 +327,13 @@ impl<E: Env> TableShard<E> {
         let mut last_failure: Option<(NodeId, CopyError)> = None;
         loop {
             let used = Cell::new(None);
+            let fell_over = last_failure.is_some();
             let borrowed = source
                 .borrow_connection(remaining, async |host, client| {
                     used.set(Some(host));
+                    if fell_over {
+                        Probe::CopyFellOver.hit();
+                    }
                     self.fetch_data_from_peer(host, client, origin, options)
                         .await
                 })

@@ -70,6 +70,14 @@ impl Capture {
         self.0.lock().map(|e| e.clone()).unwrap_or_default()
     }
 
+    /// The names of the coverage probes hit ([`crate::probe`]), in order.
+    pub fn probes(&self) -> Vec<String> {
+        self.named("probe_reached")
+            .iter()
+            .filter_map(|e| e.field("probe").map(str::to_string))
+            .collect()
+    }
+
     /// The events with this message, in order.
     pub fn named(&self, message: &str) -> Vec<Captured> {
         self.events()

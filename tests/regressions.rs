@@ -3,7 +3,8 @@
 //! with the seed of its `[replay]` section (default 1) and must give the
 //! outcome it expects; a stable summary of its trace (per node: stages
 //! reached, copy sources chosen, faults fired, final table-shard states;
-//! the steps; the outcome) is snapshotted with insta, and any change fails.
+//! the steps; the coverage probes reached; the outcome) is snapshotted with
+//! insta, and any change fails.
 //!
 //! Accept an intended change with `INSTA_UPDATE=always cargo test --test
 //! regressions` (or `cargo insta review`) and commit the snapshot. Under
@@ -41,7 +42,7 @@ fn scenario() {
                 report.outcome
             ));
         }
-        let summary = TraceSummary::of(report.outcome.label(), report.trace.events());
+        let summary = TraceSummary::of_report(&report);
         insta::assert_yaml_snapshot!(summary);
     });
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));

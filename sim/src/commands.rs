@@ -20,6 +20,9 @@ use shardboot::quirks::Quirk;
 pub const EXIT_SAFETY: u8 = 1;
 pub const EXIT_LIVENESS: u8 = 2;
 pub const EXIT_USAGE: u8 = 3;
+/// `swarm --require-coverage`: every seed passed, but some probe was
+/// reached by none.
+pub const EXIT_COVERAGE: u8 = 4;
 
 #[derive(clap::Args, Debug)]
 pub struct SwarmArgs {
@@ -70,6 +73,10 @@ pub struct SwarmArgs {
     /// sometimes fifo or PCT of depth 1 to 3).
     #[arg(long, value_name = "NAME")]
     scheduler: Option<Scheduler>,
+    /// Fail (exit 4) if some coverage probe was reached by no seed, even
+    /// when every seed passed. Without it, unreached probes are a warning.
+    #[arg(long)]
+    require_coverage: bool,
     /// Stop at the first failing seed (the lowest one, whatever --jobs):
     /// start no seed after it and report the seeds up to it.
     #[arg(long)]
@@ -204,7 +211,17 @@ pub fn swarm_command(args: &SwarmArgs) -> ExitCode {
         eprintln!("error: cannot write {}: {e}", path.display());
         return ExitCode::from(EXIT_USAGE);
     }
+    let coverage = &result.summary.coverage;
+    let uncovered = args.require_coverage && !coverage.complete();
+    if uncovered {
+        println!(
+            "coverage required: {} probe(s) reached by no seed: {}",
+            coverage.unreached.len(),
+            coverage.unreached.join(", ")
+        );
+    }
     match result.worst() {
+        Verdict::Ok if uncovered => ExitCode::from(EXIT_COVERAGE),
         Verdict::Ok => ExitCode::SUCCESS,
         Verdict::Liveness => ExitCode::from(EXIT_LIVENESS),
         Verdict::Safety | Verdict::Panic => ExitCode::from(EXIT_SAFETY),

@@ -5,7 +5,8 @@
 //! Module map: [`executor`] (tasks, virtual time), [`scheduler`] (random,
 //! PCT and FIFO scheduling), [`schedule`] (recorded schedules, replayed),
 //! [`timers`], [`time`], [`rng`], [`sync`] (mailboxes), [`trace`] (event
-//! capture and trace hash); the world: [`world`] (hosts and the seams),
+//! capture and trace hash), [`coverage`] (which probes runs reached); the
+//! world: [`world`] (hosts and the seams),
 //! [`disk`], [`net`], [`clock`], [`topology`] (placement service),
 //! [`upstream`] (log and workload), [`faults`] (fault injection and its
 //! atlas), [`lifecycle`] (crash, pause and restart of hosts' processes),
@@ -16,6 +17,7 @@
 pub mod artifact;
 pub mod buggify;
 pub mod clock;
+pub mod coverage;
 pub mod demo;
 pub mod detection;
 pub mod determinism;

@@ -27,6 +27,8 @@
 //! with a `reason`. For the oracle, `sim::lifecycle` events: `node_crashed`
 //! (its in-memory state is gone), `node_restarted` (`disk` `own`, `empty` or
 //! `copy of nX`), `node_paused`, `node_resumed`, and `node_faults_healed`.
+//! Coverage probes ([`shardboot::probe`]): a source crashed or paused
+//! mid-copy, a copying host crashed, a restart on another host's disk.
 //!
 //! Not modelled: a crash inside one poll (a task dies at an await point),
 //! a restart that fails, partial disk loss, and clocks: a host's clock is
@@ -40,6 +42,8 @@ use std::time::Duration;
 
 use shardboot::datanode::DataNode;
 use shardboot::options::Options;
+use shardboot::probe::Probe;
+use shardboot::table_shard::BootstrapState;
 use shardboot::types::NodeId;
 
 use crate::executor::{self, sleep};
@@ -207,6 +211,9 @@ impl Lifecycle {
         }
         tracing::info!(target: "sim::fault", kind = "pause", node = %node,
             for_ms = d.as_millis() as u64, source = source.name(), "fault_injected");
+        if self.serves_a_copy(node) {
+            Probe::SourcePausedMidCopy.hit();
+        }
         executor::pause_node(node);
         self.set_status(node, NodeStatus::Paused);
         tracing::info!(target: "sim::lifecycle", node = %node, "node_paused");
@@ -287,6 +294,12 @@ impl Lifecycle {
     /// unsynced data lost.
     fn kill(&self, node: NodeId) {
         let world = &self.inner.world;
+        if self.serves_a_copy(node) {
+            Probe::SourceCrashedMidCopy.hit();
+        }
+        if self.copies(node) {
+            Probe::CopyingHostCrashed.hit();
+        }
         world.set_server(node, None);
         self.inner.nodes.borrow_mut().remove(&node);
         let tasks = executor::kill_node(node);
@@ -296,13 +309,34 @@ impl Lifecycle {
         tracing::info!(target: "sim::lifecycle", node = %node, tasks, "node_crashed");
     }
 
+    /// Whether `node`'s peer server has a copy session open.
+    fn serves_a_copy(&self, node: NodeId) -> bool {
+        self.inner
+            .world
+            .server(node)
+            .is_some_and(|s| !s.sessions().is_empty())
+    }
+
+    /// Whether a table shard of `node`'s process is copying from a peer
+    /// (bootstrapping, its copy not yet done).
+    fn copies(&self, node: NodeId) -> bool {
+        self.inner.nodes.borrow().get(&node).is_some_and(|dn| {
+            dn.table_shards()
+                .iter()
+                .any(|ts| ts.state() == BootstrapState::Bootstrapping && ts.needs_peer_copy())
+        })
+    }
+
     /// A fresh process on `node`, on the disk `disk` says.
     fn restart(&self, node: NodeId, disk: DiskAfter) {
         let hosts = &self.inner.world.hosts;
         match disk {
             DiskAfter::Own => {}
             DiskAfter::Empty => hosts[&node].disk.erase(),
-            DiskAfter::CopyOf(from) => hosts[&node].disk.copy_from(&hosts[&from].disk),
+            DiskAfter::CopyOf(from) => {
+                hosts[&node].disk.copy_from(&hosts[&from].disk);
+                Probe::RestartedOnAnotherHostsDisk.hit();
+            }
         }
         tracing::info!(target: "sim::lifecycle", node = %node, disk = %disk, "node_restarted");
         self.start(node);

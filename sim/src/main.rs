@@ -193,6 +193,7 @@ fn run_scenario(path: &std::path::Path, args: &RunArgs) -> ExitCode {
         report.end, report.stats.polls, report.stats.timers_fired, report.stats.spawned
     );
     println!("events: {}", report.trace.total());
+    println!("probes: {}", report.trace.probes());
     println!("expected: {}", scenario.expect);
     println!("outcome: {}", report.outcome);
     println!("seed: {}", report.seed);

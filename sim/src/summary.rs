@@ -1,6 +1,7 @@
 //! A stable summary of a run's trace, for snapshots: per node, the stages
 //! its bootstrap reached, the copy sources it chose, the faults that hit
-//! it and the final state of each of its table shards; and the outcome.
+//! it and the final state of each of its table shards; the coverage
+//! probes the run reached; and the outcome.
 //!
 //! Deliberately left out: times, counts of records and messages, session
 //! ids — anything that shifts with an unrelated change. What is left
@@ -12,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
+use crate::run::Report;
 use crate::trace::TraceEvent;
 
 /// Event names that mark a stage of a node's life or bootstrap.
@@ -50,6 +52,9 @@ pub struct TraceSummary {
     pub nodes: BTreeMap<String, NodeSummary>,
     /// Operator steps carried out, in order, and refused ones.
     pub steps: Vec<String>,
+    /// Coverage probes reached ([`shardboot::probe`]), in catalogue order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub probes: Vec<&'static str>,
 }
 
 /// What one node went through.
@@ -69,6 +74,15 @@ pub struct NodeSummary {
 }
 
 impl TraceSummary {
+    /// Summarise a whole run (recorded with `Keep::All`): its outcome, its
+    /// trace and the probes it reached.
+    pub fn of_report(report: &Report) -> Self {
+        TraceSummary {
+            probes: report.trace.probes().names(),
+            ..TraceSummary::of(report.outcome.label(), report.trace.events())
+        }
+    }
+
     /// Summarise `events` (the whole trace: `Keep::All`) of a run that gave
     /// `outcome` (its label).
     pub fn of<'a>(outcome: String, events: impl IntoIterator<Item = &'a TraceEvent>) -> Self {

@@ -66,6 +66,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::artifact::{artifact_text, to_toml, write_artifact};
+use crate::coverage::{Coverage, ProbeHits};
 use crate::executor::panic_message;
 use crate::randomise::{Choice, Choices, Randomised, randomise};
 use crate::rng::SimRng;
@@ -282,6 +283,8 @@ pub struct SeedResult {
     pub wall_us: u64,
     pub events: u64,
     pub polls: u64,
+    /// The coverage probes the run reached, with their hits.
+    pub probes: ProbeHits,
     /// The failure artifact written, if any.
     pub artifact: Option<PathBuf>,
 }
@@ -303,6 +306,7 @@ impl SeedResult {
             wall_us: 0,
             events: 0,
             polls: 0,
+            probes: ProbeHits::default(),
             artifact: None,
         }
     }
@@ -379,6 +383,7 @@ pub fn run_seed(cfg: &SwarmConfig, seed: u64) -> SeedResult {
     result.virtual_ms = report.end.elapsed().as_millis() as u64;
     result.events = report.trace.total();
     result.polls = report.stats.polls;
+    result.probes = report.trace.probes().clone();
     result.verdict = if report.outcome.matches(&effective.expect) {
         Verdict::Ok
     } else {
@@ -512,6 +517,8 @@ pub struct Summary {
     pub seeds_per_sec: f64,
     /// Virtual time simulated per wall-clock time, over all workers.
     pub virtual_per_wall: f64,
+    /// Per probe of the catalogue, how many seeds reached it.
+    pub coverage: Coverage,
 }
 
 /// A finished swarm: every seed's result, by seed, and the summary.
@@ -602,6 +609,7 @@ pub fn swarm(cfg: &SwarmConfig, mut on_result: impl FnMut(&SeedResult, Progress)
         virtual_secs,
         seeds_per_sec: results.len() as f64 / wall.max(1e-9),
         virtual_per_wall: virtual_secs / wall.max(1e-9),
+        coverage: Coverage::of(results.iter().map(|r| &r.probes)),
     };
     SwarmRun { summary, results }
 }
@@ -637,7 +645,8 @@ impl fmt::Display for Summary {
             self.seeds_per_sec,
             duration::format(Duration::from_secs(self.virtual_secs as u64)),
             self.virtual_per_wall
-        )
+        )?;
+        write!(f, "\n{}", self.coverage)
     }
 }
 

@@ -6,16 +6,22 @@
 //! byte for byte. Only the last `keep` events are stored (for failure
 //! reports); with [`Keep::All`] every event is kept (determinism checks).
 //! Wall time, thread ids, file/line and span ids never enter a line.
+//!
+//! Coverage probe events ([`shardboot::probe`]) are not part of the trace:
+//! they are counted per probe ([`Trace::probes`]) and kept out of the hash,
+//! so adding or moving a probe never changes a recorded run's hash.
 
 use std::collections::VecDeque;
 use std::fmt::{self, Write as _};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use shardboot::probe::{self, Probe};
 use shardboot::types::NodeId;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 
+use crate::coverage::ProbeHits;
 use crate::executor;
 use crate::time::{VirtualTime, push_decimal};
 
@@ -97,6 +103,8 @@ pub struct Trace {
     /// Events not yet taken by the observer (see [`Recorder::take_new`]).
     observe: bool,
     new: Vec<TraceEvent>,
+    /// Coverage probes reached, with their hits (not in the hash).
+    probes: ProbeHits,
     /// The canonical line being hashed, reused from event to event.
     line: String,
 }
@@ -110,6 +118,7 @@ impl Trace {
             hasher: blake3::Hasher::new(),
             observe: false,
             new: Vec::new(),
+            probes: ProbeHits::default(),
             line: String::new(),
         }
     }
@@ -144,6 +153,11 @@ impl Trace {
     /// The first 16 hex digits of the blake3 hash of every canonical line.
     pub fn hash(&self) -> String {
         self.hasher.finalize().to_hex()[..16].to_string()
+    }
+
+    /// The coverage probes the run reached, with their hits.
+    pub fn probes(&self) -> &ProbeHits {
+        &self.probes
     }
 
     /// How many events were emitted in all.
@@ -240,6 +254,15 @@ struct TraceLayer {
 impl<S: Subscriber> Layer<S> for TraceLayer {
     fn on_event(&self, event: &Event<'_>, _cx: Context<'_, S>) {
         let meta = event.metadata();
+        if meta.target() == probe::TARGET {
+            let mut visitor = ProbeVisitor(None);
+            event.record(&mut visitor);
+            if let Some(p) = visitor.0 {
+                let mut trace = self.trace.lock().unwrap_or_else(PoisonError::into_inner);
+                trace.probes.hit(p);
+            }
+            return;
+        }
         if *meta.level() == tracing::Level::TRACE {
             return;
         }
@@ -259,6 +282,19 @@ impl<S: Subscriber> Layer<S> for TraceLayer {
         let index = trace.total;
         trace.push(TraceEvent { index, ..ev });
     }
+}
+
+/// Reads the `probe` field of a probe event.
+struct ProbeVisitor(Option<Probe>);
+
+impl Visit for ProbeVisitor {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "probe" {
+            self.0 = Probe::from_name(value);
+        }
+    }
+
+    fn record_debug(&mut self, _: &Field, _: &dyn fmt::Debug) {}
 }
 
 #[derive(Default)]
@@ -328,5 +364,24 @@ mod tests {
         assert_eq!(trace.hash(), again.hash());
         assert_eq!(again.events().count(), 0);
         assert_eq!(again.total(), 1);
+    }
+
+    #[test]
+    fn probe_events_are_counted_and_kept_out_of_the_trace_and_its_hash() {
+        let event = || tracing::info!(target: "t", shard = 3, "copy_started");
+        let ((), plain) = record(Keep::All, event);
+        let ((), probed) = record(Keep::All, || {
+            Probe::TokenRefused.hit();
+            event();
+            Probe::TokenRefused.hit();
+            Probe::SessionExpired.hit();
+        });
+        assert_eq!(probed.hash(), plain.hash());
+        assert_eq!(probed.total(), 1);
+        assert_eq!(
+            probed.probes().to_string(),
+            "token_refused x2, session_expired x1"
+        );
+        assert!(!plain.probes().reached(Probe::TokenRefused));
     }
 }

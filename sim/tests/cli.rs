@@ -56,3 +56,55 @@ fn help_explains_every_subcommand_and_flag() {
         assert!(run.contains(flag), "run --help lacks {flag}:\n{run}");
     }
 }
+
+#[test]
+fn swarm_warns_about_unreached_probes_and_fails_on_them_with_require_coverage() {
+    // A small fault-free scenario: a swarm over it reaches few probes.
+    let scenario = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../scenarios/dimension-only-new-node.toml"
+    );
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-coverage");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let (json, failures) = (dir.join("swarm.json"), dir.join("failures"));
+    let json = json.to_str().expect("utf-8 path");
+    let args = [
+        "swarm",
+        "--scenario",
+        scenario,
+        "--seeds",
+        "2",
+        "--jobs",
+        "1",
+        "--failures",
+        failures.to_str().expect("utf-8 path"),
+        "--json",
+        json,
+    ];
+
+    let warned = bootsim(&args);
+    assert!(warned.status.success(), "{warned:?}");
+    let stdout = String::from_utf8_lossy(&warned.stdout);
+    assert!(stdout.contains("copy_fell_over"), "{stdout}");
+    assert!(
+        line(&warned, "  warning: ").contains("reached by no seed: "),
+        "{stdout}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(json).expect("json")).expect("valid json");
+    let coverage = &report["summary"]["coverage"];
+    assert_eq!(coverage["seeds"], 2);
+    let unreached = coverage["unreached"].as_array().expect("unreached list");
+    assert!(unreached.iter().any(|p| p == "source_crashed_mid_copy"));
+    assert!(report["results"][0]["probes"].is_object());
+
+    let failed = bootsim(&[&args[..], &["--require-coverage"]].concat());
+    assert_eq!(failed.status.code(), Some(4), "{failed:?}");
+    let named = line(&failed, "coverage required: ");
+    assert!(named.contains("reached by no seed: "), "{named}");
+    for p in unreached {
+        let p = p.as_str().expect("a probe name");
+        assert!(named.contains(p), "{p} not named in: {named}");
+    }
+}

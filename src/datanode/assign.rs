@@ -27,6 +27,7 @@ use futures::lock::Mutex;
 use crate::env::{Cluster, Env};
 use crate::model::TableSchema;
 use crate::placement::ClusterView;
+use crate::probe::Probe;
 use crate::table_shard::{BootstrapState, TableShard};
 use crate::types::{ShardId, ShardState, TableKind, TableShardId};
 
@@ -163,13 +164,17 @@ impl<E: Env> DataNode<E> {
             copy,
             self.options.store.clone(),
         ));
-        if copy && let Err(error) = ts.store().purge_local().await {
-            // The copy itself starts clean (quirk Q10 off); with Q10 on the
-            // leftovers are what upstream would also have.
-            tracing::info!(
-                table = %id.table, shard = %id.shard, error = %error,
-                "table_shard_purge_failed"
-            );
+        if copy {
+            match ts.store().purge_local().await {
+                Ok(0) => {}
+                Ok(_) => Probe::InitializingLeftoversPurged.hit(),
+                // The copy itself starts clean (quirk Q10 off); with Q10 on
+                // the leftovers are what upstream would also have.
+                Err(error) => tracing::info!(
+                    table = %id.table, shard = %id.shard, error = %error,
+                    "table_shard_purge_failed"
+                ),
+            }
         }
         self.memstore.insert(Rc::clone(&ts));
         let work = Rc::new(Work {
@@ -216,6 +221,7 @@ impl<E: Env> DataNode<E> {
         // deletes at once; found by the chaos swarm (file deleted under an
         // open session).
         while !self.peer_server.acquire_token(&id) {
+            Probe::RemovalWaitedForCopySession.hit();
             self.env.sleep(REMOVAL_POLL).await;
         }
         let deleted = match ts.store().purge_local().await {

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use crate::buggify;
 use crate::env::{Cluster, Env};
+use crate::probe::Probe;
 use crate::store::{JobReport, StoreError};
 use crate::table_shard::TableShard;
 use crate::types::{ShardId, ShardState, TableKind, TableShardId};
@@ -73,8 +74,16 @@ impl<E: Env> DataNode<E> {
         if ready.is_empty() {
             return;
         }
-        match self.env.cluster().mark_available(node, ready.clone()).await {
+        let result = self.env.cluster().mark_available(node, ready.clone()).await;
+        let retried = std::mem::replace(
+            &mut self.state.borrow_mut().mark_available_failed,
+            result.is_err(),
+        );
+        match result {
             Ok(()) => {
+                if retried {
+                    Probe::MarkAvailableRetried.hit();
+                }
                 for shard in ready {
                     tracing::info!(node = %node, shard = %shard, "shard_marked_available");
                 }

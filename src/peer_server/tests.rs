@@ -11,6 +11,7 @@ use crate::model::{ColumnSchema, Cutoff, MetaWrite, RedoPosition, SnapshotProgre
 use crate::placement::ClusterView;
 use crate::protocol::KeepAlive;
 use crate::quirks::Quirks;
+use crate::trace_capture::Capture;
 use crate::types::{Day, Offset, ShardId};
 
 const CALLER: NodeId = NodeId(1);
@@ -582,6 +583,34 @@ fn raw_data_streams_the_file_in_chunks_of_at_most_32_kib() {
         column: ColumnId(1),
     };
     assert_eq!(drain(&mut w, snap_ref, s2, &dim), vec![small]);
+}
+
+#[test]
+fn streaming_a_batch_version_a_job_has_since_replaced_reaches_the_probe() {
+    let (mut w, server) = world(&[]);
+    let fact = trips(1);
+    let env = w.host(SOURCE);
+    env.disk().put(vp(&fact, 100, 10, 0, 0), vec![1]);
+    env.disk().put(vp(&fact, 100, 10, 1, 0), vec![2]);
+    env.disk().put(vp(&fact, 100, 10, 0, 2), vec![3]);
+    let s = w.run(start(&server, &fact));
+    let fact_ref = |seq, column| VectorPartyRef::Fact {
+        batch: BatchId(100),
+        version: Cutoff(10),
+        seq,
+        column: ColumnId(column),
+    };
+    // The current version, and an old version whose column has no newer
+    // file: nothing was replaced.
+    let capture = Capture::default();
+    capture.run(|| {
+        drain(&mut w, fact_ref(1, 0), s, &fact);
+        drain(&mut w, fact_ref(0, 2), s, &fact);
+    });
+    assert!(capture.probes().is_empty(), "{:?}", capture.probes());
+    // Seq 0 of column 0 was superseded by seq 1 (a backfill).
+    capture.run(|| drain(&mut w, fact_ref(0, 0), s, &fact));
+    assert_eq!(capture.probes(), ["batch_version_changed_during_copy"]);
 }
 
 #[test]

@@ -12,6 +12,7 @@
 use crate::buggify;
 use crate::env::{Disk, Env, OpenMode, UpstreamLog, WriteFile};
 use crate::model::{FileKey, MetaWrite, Record, RedoPosition};
+use crate::probe::Probe;
 use crate::types::Offset;
 
 use super::codec::{decode_redo, encode_redo};
@@ -62,7 +63,11 @@ impl<E: Env> ShardStore<E> {
         let replayed = if from_upstream {
             self.replay_upstream(checkpoint, commit).await?
         } else {
-            self.replay_local(checkpoint, commit).await?
+            let replayed = self.replay_local(checkpoint, commit).await?;
+            if replayed > 0 {
+                Probe::RecoveryReplayedRedoLog.hit();
+            }
+            replayed
         };
         tracing::info!(
             table = %self.id.table,

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use crate::env::{Disk, Env};
 use crate::model::{FileKey, decode_vector_party};
+use crate::probe::Probe;
 use crate::types::{BatchId, ColumnId, Day};
 
 use super::codec::decode_key_party;
@@ -52,6 +53,7 @@ impl<E: Env> ShardStore<E> {
                         loaded += 1;
                     }
                     Err(error) => {
+                        Probe::PreloadFileUnreadable.hit();
                         tracing::info!(
                             table = %self.id.table,
                             shard = %self.id.shard,

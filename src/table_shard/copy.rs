@@ -23,6 +23,7 @@ use crate::buggify;
 use crate::env::{Env, KeepAliveClient, PeerClient};
 use crate::model::{FileKey, MetaWrite};
 use crate::options::Options;
+use crate::probe::Probe;
 use crate::protocol::{
     KeepAlive, MetadataRequest, RpcError, SessionRef, StartSessionRequest, TableMetadata,
     TableShardMetadata, VectorPartyRef,
@@ -333,6 +334,9 @@ impl<E: Env> TableShard<E> {
             })
             .collect();
         let errors: Vec<VectorPartyError> = join_all(handles).await.into_iter().flatten().collect();
+        if self.env.now().day() != today {
+            Probe::DayRolledOverDuringCopy.hit();
+        }
         let errors = if context.shared_cell {
             context
                 .shared_result
@@ -535,6 +539,7 @@ async fn keep_alive_loop<E: Env>(
                     aborts_copy = abort_on_loss,
                     "keep_alive_failed"
                 );
+                Probe::KeepAliveLost.hit();
                 if abort_on_loss {
                     *lost.borrow_mut() = Some(failure);
                     return stream;

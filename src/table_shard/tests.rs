@@ -19,6 +19,7 @@ use crate::peer_source::PeerSource;
 use crate::placement::{ClusterView, Placement};
 use crate::quirks::Quirk;
 use crate::store::{DIMENSION_KEY_COLUMN, DamageKind, StoreConfig, StoreError, encode_key_party};
+use crate::trace_capture::Capture;
 use crate::types::{
     BatchId, ColumnId, Day, NodeId, Offset, ShardId, ShardState, TableKind, TableShardId, Timestamp,
 };
@@ -572,6 +573,37 @@ fn first_sources(quirks: &[Quirk]) -> (Vec<NodeId>, Vec<NodeId>) {
         chosen.push(shard.details().source().unwrap_or(*origin));
     }
     (chosen, h.clock_order(sources))
+}
+
+/// A copy from A whose first raw-data stream breaks after its first chunk,
+/// starting at `now_secs`: the probes it reaches.
+fn probes_of_a_copy_with_one_retry(now_secs: u64) -> Vec<String> {
+    let mut h = fact_harness(&[]);
+    h.world.net().set_now(Timestamp::from_secs(now_secs));
+    h.world.net().break_raw_fetches(A, 1);
+    h.world.net().break_raw_fetches(B, 1);
+    let capture = Capture::default();
+    assert_eq!(capture.run(|| h.bootstrap()), Ok(()));
+    capture.probes()
+}
+
+#[test]
+fn a_copy_retried_across_midnight_reaches_the_day_rollover_probe() {
+    // The retry waits a second: from 23:59:59 of day 1 into day 2.
+    let probes = probes_of_a_copy_with_one_retry(2 * DAY - 1);
+    for p in [
+        "raw_data_stream_broke_mid_file",
+        "vector_party_retried",
+        "day_rolled_over_during_copy",
+    ] {
+        assert!(probes.iter().any(|x| x == p), "{p} not in {probes:?}");
+    }
+    let probes = probes_of_a_copy_with_one_retry(NOW_SECS);
+    assert!(
+        !probes.iter().any(|x| x == "day_rolled_over_during_copy"),
+        "{probes:?}"
+    );
+    assert!(probes.iter().any(|x| x == "vector_party_retried"));
 }
 
 #[test]

@@ -17,6 +17,7 @@ use crate::buggify;
 use crate::details::BootstrapDetails;
 use crate::env::{ChunkStream, Disk, DiskError, Env, OpenMode, PeerClient, WriteFile};
 use crate::model::FileKey;
+use crate::probe::Probe;
 use crate::protocol::{RawDataRequest, RpcError, SessionRef, VectorPartyRef};
 use crate::types::{BatchId, ColumnId, TableShardId};
 
@@ -115,6 +116,9 @@ async fn copy_vector_party<E: Env>(
         }
         match copy_once(ctx, job).await {
             Ok(bytes) => {
+                if attempt > 1 {
+                    Probe::VectorPartyRetried.hit();
+                }
                 ctx.details
                     .borrow_mut()
                     .mark_vector_party_finished(job.batch, job.column);
@@ -175,7 +179,17 @@ async fn copy_once<E: Env>(
     // BUGGIFY: this attempt fails once its first chunk is written.
     let fail_midway = ctx.env.buggify(buggify::VECTOR_PARTY_ATTEMPT_FAILS);
     let mut bytes = 0;
-    while let Some(chunk) = stream.next().await.map_err(VectorPartyFailure::Rpc)? {
+    loop {
+        let chunk = match stream.next().await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => break,
+            Err(e) => {
+                if bytes > 0 {
+                    Probe::RawDataStreamBrokeMidFile.hit();
+                }
+                return Err(VectorPartyFailure::Rpc(e));
+            }
+        };
         if ctx.aborted() {
             return Err(VectorPartyFailure::Aborted);
         }
