@@ -15,8 +15,12 @@
 #   scripts/mutants.sh -- --file src/peer_server.rs
 #   scripts/mutants.sh -- --shard 1/4
 #   scripts/mutants.sh --list -- --file src/manager.rs
-# The documented sample run (docs/DETECTION.md) is
-#   nice -n 10 scripts/mutants.sh --commit <REV> -- --jobs 1
+# The documented sample (docs/DETECTION.md, "Mutation testing"): the five
+# bootstrap-critical files, every 16th mutant,
+#   nice -n 10 scripts/mutants.sh --commit <REV> -- --file src/table_shard/copy.rs \
+#     --file src/peer_server.rs --file src/peer_source.rs --file src/manager.rs \
+#     --file src/datanode/assign.rs --shard 1/16 --sharding round-robin
+# Do not edit this script while it runs: bash reads it as it goes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
