@@ -8,9 +8,9 @@ mod common;
 use bootsim::swarm::{Budget, Entry, Partition, SwarmConfig, swarm};
 use shardboot::quirks::Quirk;
 
-/// Seeds 1..=2,000 of a swarm over `scenarios/<file>` alone; the failures,
-/// one line each.
-fn swarm_failures(file: &str, quirk: Quirk) -> Vec<String> {
+/// Seeds 1..=2,000 of a swarm over `scenarios/<file>` alone must all pass;
+/// else the test fails with one line per failing seed.
+fn assert_swarm_finds_nothing(file: &str, quirk: Quirk) {
     let scenario = common::scenario(file);
     assert!(scenario.quirk_set().on(quirk), "{file}: {quirk} is not on");
     let config = SwarmConfig {
@@ -37,14 +37,27 @@ fn swarm_failures(file: &str, quirk: Quirk) -> Vec<String> {
             )
         })
         .collect();
-    if failures.is_empty() {
-        assert_eq!(run.results.len(), 2_000, "every seed ran");
-    }
-    failures
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_eq!(run.results.len(), 2_000, "every seed ran");
 }
 
 #[test]
 fn q12_no_source_cannot_arise_in_2000_swarm_seeds() {
-    let failures = swarm_failures("regressions/q12-no-source-cannot-arise.toml", Quirk::Q12);
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_swarm_finds_nothing("regressions/q12-no-source-cannot-arise.toml", Quirk::Q12);
+}
+
+#[test]
+fn q8_mixed_metadata_reads_cannot_fail_in_2000_swarm_seeds() {
+    assert_swarm_finds_nothing(
+        "regressions/q8-mixed-metadata-reads-cannot-fail.toml",
+        Quirk::Q8,
+    );
+}
+
+#[test]
+fn q9_token_reserves_nothing_cannot_fail_in_2000_swarm_seeds() {
+    assert_swarm_finds_nothing(
+        "regressions/q9-token-reserves-nothing-cannot-fail.toml",
+        Quirk::Q9,
+    );
 }
