@@ -242,3 +242,22 @@ pub trait UpstreamLog {
         max: usize,
     ) -> impl Future<Output = Result<Vec<Record>, UpstreamError>>;
 }
+
+/// Let every other ready task run before going on, on any executor: the
+/// task wakes itself and is pending once. This is the point where upstream
+/// releases a lock and takes another, so another goroutine may run in
+/// between (quirk Q6). A zero [`Env::sleep`] is no such point: the
+/// simulator's is ready at once.
+pub async fn yield_now() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            std::task::Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await
+}

@@ -192,7 +192,7 @@ impl<E: Env> PeerServer<E> {
             // Upstream checks under one lock and inserts under another: two
             // concurrent starts from one node can both pass the check.
             self.check_can_start(&shard, node)?;
-            self.inner.env.sleep(Duration::ZERO).await;
+            crate::env::yield_now().await;
             Ok(self.insert_session(shard, node, req.ttl))
         } else {
             self.check_can_start(&shard, node)?;

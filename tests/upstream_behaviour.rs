@@ -574,6 +574,32 @@ fn start_session_refuses_missing_caller_unknown_table_and_a_second_session_from_
     );
 }
 
+/// Quirk Q6 on the simulator's executor: two starts of one caller for one
+/// table shard at once both pass the split check (the source yields between
+/// check and insert, where upstream takes its second lock); without Q6 the
+/// second is refused.
+#[test]
+fn q6_two_simultaneous_starts_from_one_node_both_open_a_session() {
+    for (quirks, opened) in [("[\"Q6\"]", 2), ("[]", 1)] {
+        let (mut sim, options) = cluster(&format!("quirks = {quirks}\n{TWO_HOSTS_IDLE}{TRIPS}"));
+        let server = serve(&sim, PEER, &options);
+        let s = Rc::clone(&server);
+        let replies = run(&mut sim, PEER, async move {
+            join_all([
+                s.start_session(start_request("trips", Some(ORIGIN))),
+                s.start_session(start_request("trips", Some(ORIGIN))),
+            ])
+            .await
+        });
+        let ok = replies.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(
+            (ok, server.sessions().len()),
+            (opened, opened),
+            "quirks {quirks}: {replies:?}"
+        );
+    }
+}
+
 /// Item 4: keep-alives over the simulated network.
 #[test]
 fn keep_alives_are_answered_with_the_session_ttl_and_a_clean_end_removes_the_session() {
