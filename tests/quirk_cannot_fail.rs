@@ -47,6 +47,30 @@ fn q12_no_source_cannot_arise_in_2000_swarm_seeds() {
 }
 
 #[test]
+fn q1_clock_seeded_shuffle_fails_nothing_in_2000_swarm_seeds() {
+    assert_swarm_finds_nothing(
+        "regressions/q1-clock-seeded-shuffle-cannot-fail.toml",
+        Quirk::Q1,
+    );
+}
+
+#[test]
+fn q3_copy_going_on_after_keep_alive_loss_fails_nothing_in_2000_swarm_seeds() {
+    assert_swarm_finds_nothing(
+        "regressions/q3-copy-goes-on-after-keep-alive-loss-cannot-fail.toml",
+        Quirk::Q3,
+    );
+}
+
+#[test]
+fn q6_split_session_check_fails_nothing_in_2000_swarm_seeds() {
+    assert_swarm_finds_nothing(
+        "regressions/q6-split-session-check-cannot-fail.toml",
+        Quirk::Q6,
+    );
+}
+
+#[test]
 fn q8_mixed_metadata_reads_cannot_fail_in_2000_swarm_seeds() {
     assert_swarm_finds_nothing(
         "regressions/q8-mixed-metadata-reads-cannot-fail.toml",
