@@ -12,7 +12,8 @@
 //! `tests/quirk_cannot_fail.rs`.
 //!
 //! The files are found by name, so a new `q*-*.toml` joins the suite by
-//! being there; the insta suite (`tests/regressions.rs`) snapshots them too.
+//! being there, and every quirk Q1..Q14 must have exactly one; the insta
+//! suite (`tests/regressions.rs`) snapshots them too.
 
 use std::path::{Path, PathBuf};
 
@@ -95,6 +96,19 @@ fn every_quirk_regression_replays_its_violation_and_passes_with_the_quirk_off() 
         .filter_map(|(q, p)| check(*q, p).err().map(|e| format!("{}: {e}", p.display())))
         .collect();
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn every_quirk_has_exactly_one_regression_file() {
+    let files = quirk_files();
+    let wrong: Vec<String> = Quirk::ALL
+        .into_iter()
+        .filter_map(|q| {
+            let n = files.iter().filter(|(f, _)| *f == q).count();
+            (n != 1).then(|| format!("{q}: {n} files"))
+        })
+        .collect();
+    assert!(wrong.is_empty(), "{}", wrong.join(", "));
 }
 
 #[test]
