@@ -11,48 +11,27 @@ use bootsim::scenario::Scenario;
 use bootsim::swarm::{Budget, Entry, Partition, SwarmConfig, swarm};
 use shardboot::probe::Probe;
 
-/// A replacement while `mark_available` fails for a minute (the new
-/// replica's first calls fail, a later one succeeds), a source crashed and
-/// restarted on its own disk (its recovery replays its redo log), and the
-/// replaced host restarted on a copy of another host's disk. No random
-/// fault, so no copy ever fails.
-const PINNED: &str = r#"
-name = "probes-pinned"
-duration = "40m"
+mod support;
 
-[cluster]
-nodes = 3
-spare_nodes = 1
-replicas = 2
-shards = 2
-
-[[table]]
-name = "trips"
-kind = "fact"
-
-[[table]]
-name = "cities"
-kind = "dimension"
-
+/// The support module's replacement of n1 by n4 (55m), while
+/// `mark_available` fails for two minutes (n4's first calls fail, a later
+/// one succeeds); then a source crashes and restarts on its own disk (its
+/// recovery replays its redo log), and the replaced host restarts on a copy
+/// of another host's disk. No random fault, so no copy ever fails.
+const STEPS: &str = r#"
 [[step]]
-at = "5m"
+at = "55m"
 do = "mark_available_fails"
-for = "1m"
+for = "2m"
 
 [[step]]
-at = "5m"
-do = "replace_node"
-old = "n1"
-new = "n4"
-
-[[step]]
-at = "10m"
+at = "1h"
 do = "crash"
 node = "n2"
 restart_after = "10s"
 
 [[step]]
-at = "15m"
+at = "1h5m"
 do = "restart_with_disk_of"
 node = "n1"
 from = "n3"
@@ -65,7 +44,7 @@ const FORCED: [Probe; 3] = [
 ];
 
 fn pinned() -> Scenario {
-    Scenario::parse(&PathBuf::from("probes-pinned.toml"), PINNED).unwrap_or_else(|e| panic!("{e}"))
+    support::replace_node("1h10m", "", STEPS)
 }
 
 #[test]
@@ -90,7 +69,7 @@ fn scripted_steps_reach_their_probes_and_no_fault_probe_fires_without_faults() {
 fn a_swarm_counts_the_seeds_reaching_each_probe_and_lists_the_others_as_unreached() {
     let cfg = SwarmConfig {
         mix: vec![Entry {
-            path: PathBuf::from("probes-pinned.toml"),
+            path: PathBuf::from("replace-node-with-faults.toml"),
             scenario: pinned(),
         }],
         budget: Budget::Seeds(2),
