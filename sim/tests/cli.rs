@@ -41,7 +41,10 @@ fn usage_errors_exit_with_code_3_and_say_what_is_allowed() {
     let out = bootsim(&["run", "--scheduler", "chaos"]);
     assert_eq!(out.status.code(), Some(3));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("possible values: random, fifo"), "{err}");
+    assert!(
+        err.contains(r#"expected "random", "fifo", "pct:D" or "pct:D:K""#),
+        "{err}"
+    );
     assert_eq!(bootsim(&["run", "--seed", "x"]).status.code(), Some(3));
     assert_eq!(bootsim(&["frobnicate"]).status.code(), Some(3));
 }
