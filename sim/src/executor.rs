@@ -300,11 +300,13 @@ impl Shared {
         self.live.set(self.live.get() - 1);
     }
 
-    fn next_ready(&self) -> Result<Option<u32>, ReplayError> {
-        let slots = self.slots.borrow();
+    fn next_ready(&self) -> Option<u32> {
+        // Slots are looked at only when recording or replaying.
         self.picker
             .borrow_mut()
-            .pick(&mut self.ready.borrow_mut(), |i| slots[i as usize].task)
+            .pick(&mut self.ready.borrow_mut(), |i| {
+                self.slots.borrow()[i as usize].task
+            })
     }
 
     fn add_timer(&self, at: VirtualTime, waker: &Waker) {
@@ -516,15 +518,14 @@ impl Executor {
             if shared.stats.get().polls >= limits.max_steps {
                 return RunEnd::StepLimit;
             }
-            let index = match shared.next_ready() {
-                Ok(Some(index)) => index,
-                Ok(None) => {
-                    if let Err(end) = shared.advance_time(limits.until) {
-                        return end;
-                    }
-                    continue;
+            let Some(index) = shared.next_ready() else {
+                if let Some(e) = shared.picker.borrow().failure() {
+                    return RunEnd::ReplayFailed(e.clone());
                 }
-                Err(e) => return RunEnd::ReplayFailed(e),
+                if let Err(end) = shared.advance_time(limits.until) {
+                    return end;
+                }
+                continue;
             };
             if let Some(end) = self.poll_task(index) {
                 return end;

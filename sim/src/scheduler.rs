@@ -149,15 +149,20 @@ impl<'de> Deserialize<'de> for Scheduler {
 /// asked to, records every pick.
 pub(crate) struct Picker {
     kind: Kind,
-    /// Every pick so far, when recording.
-    log: Option<Vec<TaskId>>,
 }
 
+/// PCT, replay and recording are boxed: the tag is cheap to test on the
+/// path of every step of the common random and FIFO runs, which look at
+/// nothing else. The random pick's stream stays inline (the large variant)
+/// so that it costs no pointer chase either.
+#[allow(clippy::large_enum_variant)]
 enum Kind {
     Random(SimRng),
     Fifo,
-    Pct(PctState),
-    Replay(ReplayState),
+    Pct(Box<PctState>),
+    Replay(Box<ReplayState>),
+    /// Another kind, with every pick it makes logged.
+    Recording(Box<(Kind, Vec<TaskId>)>),
 }
 
 impl Picker {
@@ -166,59 +171,110 @@ impl Picker {
         let kind = match scheduler {
             Scheduler::Random => Kind::Random(rng),
             Scheduler::Fifo => Kind::Fifo,
-            Scheduler::Pct(pct) => Kind::Pct(PctState::new(pct, rng)),
+            Scheduler::Pct(pct) => Kind::Pct(Box::new(PctState::new(pct, rng))),
         };
-        Picker { kind, log: None }
+        Picker { kind }
     }
 
     /// A picker that re-makes the decisions of `schedule`, in order.
     pub(crate) fn replaying(schedule: Schedule) -> Picker {
         Picker {
-            kind: Kind::Replay(ReplayState { schedule, next: 0 }),
-            log: None,
+            kind: Kind::Replay(Box::new(ReplayState {
+                schedule,
+                next: 0,
+                failed: None,
+            })),
         }
     }
 
+    /// Log every pick from now on (once; later calls change nothing).
     pub(crate) fn record(&mut self) {
-        self.log.get_or_insert_with(Vec::new);
+        if !matches!(self.kind, Kind::Recording(_)) {
+            let inner = std::mem::replace(&mut self.kind, Kind::Fifo);
+            self.kind = Kind::Recording(Box::new((inner, Vec::new())));
+        }
     }
 
     pub(crate) fn recorded(&self) -> Option<Schedule> {
-        self.log.as_ref().map(|log| Schedule::new(log.clone()))
+        match &self.kind {
+            Kind::Recording(r) => Some(Schedule::new(r.1.clone())),
+            _ => None,
+        }
     }
 
     /// A task was spawned into `slot`.
     pub(crate) fn spawned(&mut self, slot: u32) {
-        if let Kind::Pct(pct) = &mut self.kind {
-            pct.spawned(slot);
-        }
+        self.kind.spawned(slot);
     }
 
     /// Take the next task off `ready` (slot indices); `task` names the task
-    /// of a slot. `Ok(None)` when nothing is ready.
+    /// of a slot. `None` when nothing is ready, or when a replayed schedule
+    /// does not fit ([`Picker::failure`] says why).
+    #[inline]
     pub(crate) fn pick(
         &mut self,
         ready: &mut VecDeque<u32>,
         task: impl Fn(u32) -> TaskId,
-    ) -> Result<Option<u32>, ReplayError> {
-        let picked = match &mut self.kind {
+    ) -> Option<u32> {
+        self.kind.pick(ready, task)
+    }
+
+    /// Why a replay could not make its next decision, once [`Picker::pick`]
+    /// returned `None` for it.
+    pub(crate) fn failure(&self) -> Option<&ReplayError> {
+        self.kind.failure()
+    }
+}
+
+impl Kind {
+    fn spawned(&mut self, slot: u32) {
+        match self {
+            Kind::Pct(pct) => pct.spawned(slot),
+            Kind::Recording(r) => r.0.spawned(slot),
+            _ => {}
+        }
+    }
+
+    /// Small and inlined: on the path of every step.
+    #[inline]
+    fn pick(&mut self, ready: &mut VecDeque<u32>, task: impl Fn(u32) -> TaskId) -> Option<u32> {
+        match self {
             Kind::Fifo => ready.pop_front(),
             Kind::Random(rng) => {
                 let n = ready.len();
                 if n == 0 {
-                    return Ok(None);
+                    return None;
                 }
                 let i = rng.below(n as u64) as usize;
                 ready.swap_remove_back(i)
             }
             Kind::Pct(pct) => pct.pick(ready),
-            Kind::Replay(replay) => replay.pick(ready, &task)?,
-        };
-        if let (Some(log), Some(slot)) = (&mut self.log, picked) {
-            log.push(task(slot));
+            Kind::Replay(replay) => replay.pick(ready, task),
+            Kind::Recording(r) => pick_and_log(r, ready, &task),
         }
-        Ok(picked)
     }
+
+    fn failure(&self) -> Option<&ReplayError> {
+        match self {
+            Kind::Replay(replay) => replay.failed.as_ref(),
+            Kind::Recording(r) => r.0.failure(),
+            _ => None,
+        }
+    }
+}
+
+/// The recording kind's pick: the inner kind's, logged.
+#[inline(never)]
+fn pick_and_log(
+    recording: &mut (Kind, Vec<TaskId>),
+    ready: &mut VecDeque<u32>,
+    task: &dyn Fn(u32) -> TaskId,
+) -> Option<u32> {
+    let picked = recording.0.pick(ready, task);
+    if let Some(slot) = picked {
+        recording.1.push(task(slot));
+    }
+    picked
 }
 
 /// PCT during a run.
@@ -265,6 +321,7 @@ impl PctState {
     /// The ready task of highest priority (the first in the queue on a
     /// tie: 64-bit draws all but never tie, and the queue order is
     /// deterministic). At a change point it drops to that point's priority.
+    #[inline(never)]
     fn pick(&mut self, ready: &mut VecDeque<u32>) -> Option<u32> {
         let (at, _) = ready
             .iter()
@@ -287,13 +344,26 @@ struct ReplayState {
     schedule: Schedule,
     /// Index of the next decision.
     next: usize,
+    /// Why the last pick could not be made.
+    failed: Option<ReplayError>,
 }
 
 impl ReplayState {
     /// The ready slot holding the task of the next decision. A decision is
     /// taken only when something is ready: the recorded run advanced time
     /// exactly when its ready queue was empty, and so does the replay.
-    fn pick(
+    #[inline(never)]
+    fn pick(&mut self, ready: &mut VecDeque<u32>, task: impl Fn(u32) -> TaskId) -> Option<u32> {
+        match self.try_pick(ready, task) {
+            Ok(picked) => picked,
+            Err(e) => {
+                self.failed = Some(e);
+                None
+            }
+        }
+    }
+
+    fn try_pick(
         &mut self,
         ready: &mut VecDeque<u32>,
         task: impl Fn(u32) -> TaskId,
