@@ -100,18 +100,11 @@ fn first_divergence<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::time::VirtualTime;
 
     fn ev(index: u64, name: &str) -> TraceEvent {
-        TraceEvent {
-            index,
-            time: VirtualTime::ZERO,
-            node: None,
-            target: "t",
-            level: tracing::Level::INFO,
-            name: name.into(),
-            fields: Vec::new(),
-        }
+        let mut event = TraceEvent::new(name, &[]);
+        event.index = index;
+        event
     }
 
     #[test]

@@ -354,10 +354,14 @@ impl WriteFile for SimFile {
         {
             let mut inode = self.inode.borrow_mut();
             let end = self.pos + data.len();
-            if inode.data.len() < end {
-                inode.data.resize(end, 0);
+            // Overwrite what is there and append the rest; a hole (the
+            // file was truncated under this handle) reads as zeros.
+            if inode.data.len() < self.pos {
+                inode.data.resize(self.pos, 0);
             }
-            inode.data[self.pos..end].copy_from_slice(data);
+            let overlap = inode.data.len().min(end).saturating_sub(self.pos);
+            inode.data[self.pos..self.pos + overlap].copy_from_slice(&data[..overlap]);
+            inode.data.extend_from_slice(&data[overlap..]);
             inode.synced_prefix = inode.synced_prefix.min(self.pos);
             self.pos = end;
         }

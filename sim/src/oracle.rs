@@ -235,7 +235,7 @@ impl Oracle {
 
     /// Check one trace event (continuous safety checks).
     pub fn observe(&mut self, ev: &TraceEvent) {
-        match ev.name.as_str() {
+        match ev.name() {
             // Probes in the world report what they saw at once, as events.
             "invariant_violated" => return self.probe_report(ev),
             "shards_marked_available" => return self.check_availability(ev),
@@ -255,7 +255,19 @@ impl Oracle {
                 }
                 return;
             }
-            _ => {}
+            // Per table shard events: parsed below.
+            "bootstrap_started"
+            | "bootstrap_finished"
+            | "bootstrap_failed"
+            | "session_started"
+            | "table_shard_removed"
+            | "copy_sources_chosen"
+            | "peer_metadata_fetched"
+            | "vector_party_copied"
+            | "peer_copy_flag_cleared" => {}
+            // Every other event (most are `records_ingested`) is not
+            // checked: leave before parsing its table shard.
+            _ => return,
         }
         let (Some(node), Some(shard)) = (ev.node, event_shard(ev)) else {
             return;
@@ -274,7 +286,8 @@ impl Oracle {
             .get(&key)
             .copied()
             .unwrap_or(Tracked::NotStarted);
-        match ev.name.as_str() {
+        // A name handled here must also be listed in the match above.
+        match ev.name() {
             "bootstrap_started" => {
                 if state == Tracked::Bootstrapping {
                     self.report(violation(
@@ -296,10 +309,10 @@ impl Oracle {
                 if state != Tracked::Bootstrapping {
                     self.report(violation(
                         ViolationKind::BootstrapState,
-                        format!("{} without a running bootstrap", ev.name),
+                        format!("{} without a running bootstrap", ev.name()),
                     ));
                 }
-                let next = if ev.name == "bootstrap_finished" {
+                let next = if ev.name() == "bootstrap_finished" {
                     Tracked::Bootstrapped
                 } else {
                     Tracked::NotStarted
@@ -607,17 +620,14 @@ mod tests {
     use super::*;
 
     fn ev(index: u64, node: u32, name: &str, fields: &[(&'static str, &str)]) -> TraceEvent {
-        let mut f = vec![("table", "trips".to_string()), ("shard", "1".to_string())];
-        f.extend(fields.iter().map(|(k, v)| (*k, v.to_string())));
-        TraceEvent {
-            index,
-            time: VirtualTime::ZERO,
-            node: Some(NodeId(node)),
-            target: "shardboot::table_shard",
-            level: tracing::Level::INFO,
-            name: name.into(),
-            fields: f,
+        let mut event = TraceEvent::new(name, &[("table", "trips"), ("shard", "1")]);
+        for (k, v) in fields {
+            event.push_field(k, v);
         }
+        event.index = index;
+        event.node = Some(NodeId(node));
+        event.target = "shardboot::table_shard";
+        event
     }
 
     #[test]
@@ -799,9 +809,9 @@ mod tests {
     fn a_restart_forgets_the_nodes_bootstrap_states() {
         let mut o = Oracle::default();
         o.observe(&ev(0, 1, "bootstrap_started", &[]));
-        let mut restart = ev(1, 1, "node_restarted", &[("node", "n1")]);
-        restart.fields.clear();
-        restart.fields.push(("node", "n1".into()));
+        let mut restart = TraceEvent::new("node_restarted", &[("node", "n1")]);
+        restart.index = 1;
+        restart.node = Some(NodeId(1));
         o.observe(&restart);
         o.observe(&ev(2, 1, "bootstrap_started", &[]));
         assert_eq!(o.violation(), None);

@@ -347,7 +347,7 @@ pub fn explicit_faults(s: &Scenario, seed: u64, scheduler: Scheduler) -> Option<
     };
     let mut steps: Vec<(Duration, Action)> = Vec::new();
     for e in report.trace.events() {
-        if e.name != "fault_injected" || e.field("source") != Some("random") {
+        if e.name() != "fault_injected" || e.field("source") != Some("random") {
             continue;
         }
         let at = Duration::from_millis(e.time.elapsed().as_millis() as u64);

@@ -91,7 +91,7 @@ impl TraceSummary {
             ..TraceSummary::default()
         };
         for e in events {
-            match e.name.as_str() {
+            match e.name() {
                 "step_started" => s
                     .steps
                     .push(e.field("action").unwrap_or_default().to_string()),
@@ -109,7 +109,7 @@ impl TraceSummary {
                 None => continue,
             };
             let n = s.nodes.entry(node).or_default();
-            let name = e.name.as_str();
+            let name = e.name();
             if STAGES.contains(&name) && !n.stages.iter().any(|x| x == name) {
                 n.stages.push(name.to_string());
             }
@@ -150,18 +150,11 @@ mod tests {
     use shardboot::types::NodeId;
 
     use super::*;
-    use crate::time::VirtualTime;
 
     fn ev(node: u32, name: &str, fields: &[(&'static str, &str)]) -> TraceEvent {
-        TraceEvent {
-            index: 0,
-            time: VirtualTime::ZERO,
-            node: Some(NodeId(node)),
-            target: "t",
-            level: tracing::Level::INFO,
-            name: name.into(),
-            fields: fields.iter().map(|(k, v)| (*k, v.to_string())).collect(),
-        }
+        let mut event = TraceEvent::new(name, fields);
+        event.node = Some(NodeId(node));
+        event
     }
 
     #[test]

@@ -87,7 +87,8 @@ pub fn push_decimal(out: &mut String, mut v: u64, width: usize) {
     for _ in digits.len() - start..width {
         out.push('0');
     }
-    out.extend(digits[start..].iter().map(|&d| char::from(d)));
+    // ASCII digits: always UTF-8, copied in one go.
+    out.push_str(std::str::from_utf8(&digits[start..]).unwrap_or_default());
 }
 
 #[cfg(test)]

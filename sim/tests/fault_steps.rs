@@ -19,7 +19,7 @@ fn at(s: &str) -> VirtualTime {
 fn last_copy_on_n4(r: &Report) -> VirtualTime {
     r.trace
         .events()
-        .filter(|e| e.name == "peer_copy_finished" && e.node.is_some_and(|n| n.0 == 4))
+        .filter(|e| e.name() == "peer_copy_finished" && e.node.is_some_and(|n| n.0 == 4))
         .map(|e| e.time)
         .max()
         .expect("n4 copied")
@@ -89,7 +89,7 @@ fn unhealthy_sources_are_skipped_until_they_recover() {
         1,
     );
     passes(&r);
-    assert!(r.trace.events().any(|e| e.name == "peer_skipped"
+    assert!(r.trace.events().any(|e| e.name() == "peer_skipped"
         && e.field("reason").is_some_and(|x| x.contains("not serving"))));
     assert!(last_copy_on_n4(&r) > at("1h7m"));
 }
@@ -104,7 +104,7 @@ fn a_clock_jumping_back_two_hours_moves_only_that_node_and_is_survived() {
     let jump = r
         .trace
         .events()
-        .find(|e| e.name == "fault_injected" && e.field("kind") == Some("clock_jump"))
+        .find(|e| e.name() == "fault_injected" && e.field("kind") == Some("clock_jump"))
         .expect("jumped");
     assert_eq!(jump.field("offset_ms"), Some("-7200000"));
     assert_eq!(jump.field("by"), Some("-2h"));
@@ -121,7 +121,7 @@ fn mark_available_outage_holds_the_new_replica_initializing_until_it_ends() {
     let available = r
         .trace
         .events()
-        .filter(|e| e.name == "shard_marked_available")
+        .filter(|e| e.name() == "shard_marked_available")
         .map(|e| e.time)
         .min()
         .expect("marked available");
@@ -134,7 +134,7 @@ const CORRUPT_N1: &str =
 /// Whether n4 copied `trips/0` from n1 (the corrupted replica).
 fn copied_from_n1(r: &Report) -> bool {
     r.trace.events().any(|e| {
-        e.name == "peer_copy_finished"
+        e.name() == "peer_copy_finished"
             && e.field("table") == Some("trips")
             && e.field("shard") == Some("0")
             && e.field("source") == Some("n1")
@@ -156,7 +156,7 @@ fn with_checksums_a_corrupted_source_fails_the_copy_and_the_next_source_serves_i
         met += usize::from(
             r.trace
                 .events()
-                .any(|e| e.name == "checksum_mismatch_found"),
+                .any(|e| e.name() == "checksum_mismatch_found"),
         );
     }
     assert!(met > 0, "no copy ever met the corrupted file");
@@ -215,7 +215,7 @@ fn heal_all_stops_random_faults_at_once() {
     assert!(
         r.trace
             .events()
-            .filter(|e| e.name == "fault_injected")
+            .filter(|e| e.name() == "fault_injected")
             .all(|e| e.time <= healed)
     );
 }

@@ -205,7 +205,7 @@ fn the_same_seed_with_every_fault_on_gives_the_same_trace() {
     assert!(
         a.trace
             .events()
-            .filter(|e| e.name == "fault_injected")
+            .filter(|e| e.name() == "fault_injected")
             .count()
             > 100,
         "too few faults to mean anything"
@@ -223,6 +223,6 @@ fn a_faults_section_with_everything_off_changes_nothing() {
         plain
             .trace
             .events()
-            .all(|e| e.name != "fault_injected" && e.name != "fault_refused")
+            .all(|e| e.name() != "fault_injected" && e.name() != "fault_refused")
     );
 }

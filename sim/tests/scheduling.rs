@@ -68,7 +68,7 @@ fn one_node_far_ahead(s: &Scenario, seed: u64, scheduler: Scheduler) -> bool {
     let indices = |name: &'static str| {
         r.trace
             .events()
-            .filter(move |e| e.name == name)
+            .filter(move |e| e.name() == name)
             .map(|e| e.index)
     };
     let first_bootstrapped = indices("node_bootstrapped").next();

@@ -10,6 +10,7 @@ pub(crate) const REDO_RECORD_BYTES: usize = 16;
 
 /// Append the compact encoding of `records` to `out`.
 pub(crate) fn encode_redo(records: &[Record], out: &mut Vec<u8>) {
+    out.reserve(records.len() * REDO_RECORD_BYTES);
     for r in records {
         out.extend_from_slice(&r.offset.0.to_le_bytes());
         out.extend_from_slice(&r.day.0.to_le_bytes());

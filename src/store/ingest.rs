@@ -39,11 +39,13 @@ impl<E: Env> ShardStore<E> {
         let commit = last.offset.next();
         self.write_meta(MetaWrite::CommitOffset(commit)).await?;
         self.apply_records(&records, false);
+        // The run's most frequent event: plain values, which a trace
+        // records without the formatting machinery (same text as Display).
         tracing::debug!(
-            table = %self.id.table,
-            shard = %self.id.shard,
+            table = self.id.table.as_str(),
+            shard = self.id.shard.0,
             records = records.len(),
-            commit = %commit,
+            commit = commit.0,
             "records_ingested"
         );
         Ok(records.len())

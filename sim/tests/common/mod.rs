@@ -67,7 +67,7 @@ pub fn run_all(s: &Scenario, seed: u64) -> Report {
 pub fn fired(r: &Report, kind: &str) -> usize {
     r.trace
         .events()
-        .filter(|e| e.name == "fault_injected" && e.field("kind") == Some(kind))
+        .filter(|e| e.name() == "fault_injected" && e.field("kind") == Some(kind))
         .count()
 }
 
@@ -75,6 +75,6 @@ pub fn fired(r: &Report, kind: &str) -> usize {
 pub fn refused<'a>(r: &'a Report, kind: &'a str) -> impl Iterator<Item = &'a str> + 'a {
     r.trace
         .events()
-        .filter(move |e| e.name == "fault_refused" && e.field("kind") == Some(kind))
+        .filter(move |e| e.name() == "fault_refused" && e.field("kind") == Some(kind))
         .filter_map(|e| e.field("reason"))
 }

@@ -72,7 +72,7 @@ pub fn count(report: &Report, name: &str, key: &str, value: &str) -> usize {
     report
         .trace
         .events()
-        .filter(|e| e.name == name && e.field(key) == Some(value))
+        .filter(|e| e.name() == name && e.field(key) == Some(value))
         .count()
 }
 
@@ -81,7 +81,7 @@ pub fn faults<'a>(report: &'a Report, kind: &str) -> Vec<&'a TraceEvent> {
     report
         .trace
         .events()
-        .filter(|e| e.target == "sim::fault" && e.name == "fault_injected")
+        .filter(|e| e.target == "sim::fault" && e.name() == "fault_injected")
         .filter(|e| e.field("kind") == Some(kind))
         .collect()
 }
