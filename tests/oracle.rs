@@ -55,7 +55,7 @@ fn copy_sources_are_checked_against_the_bootstrap_snapshot() {
     let chosen: Vec<_> = report
         .trace
         .events()
-        .filter(|e| e.name == "copy_sources_chosen")
+        .filter(|e| e.name() == "copy_sources_chosen")
         .collect();
     assert!(!chosen.is_empty());
     assert!(
