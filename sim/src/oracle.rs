@@ -160,6 +160,37 @@ pub struct Oracle {
     violation: Option<Violation>,
 }
 
+/// The events of one table shard the oracle checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ShardEvent {
+    BootstrapStarted,
+    BootstrapFinished,
+    BootstrapFailed,
+    SessionStarted,
+    TableShardRemoved,
+    CopySourcesChosen,
+    PeerMetadataFetched,
+    VectorPartyCopied,
+    PeerCopyFlagCleared,
+}
+
+impl ShardEvent {
+    fn from_name(name: &str) -> Option<ShardEvent> {
+        Some(match name {
+            "bootstrap_started" => ShardEvent::BootstrapStarted,
+            "bootstrap_finished" => ShardEvent::BootstrapFinished,
+            "bootstrap_failed" => ShardEvent::BootstrapFailed,
+            "session_started" => ShardEvent::SessionStarted,
+            "table_shard_removed" => ShardEvent::TableShardRemoved,
+            "copy_sources_chosen" => ShardEvent::CopySourcesChosen,
+            "peer_metadata_fetched" => ShardEvent::PeerMetadataFetched,
+            "vector_party_copied" => ShardEvent::VectorPartyCopied,
+            "peer_copy_flag_cleared" => ShardEvent::PeerCopyFlagCleared,
+            _ => return None,
+        })
+    }
+}
+
 fn event_shard(ev: &TraceEvent) -> Option<TableShardId> {
     let table = ev.field("table")?;
     let shard = ev.field("shard")?.parse().ok()?;
@@ -255,20 +286,13 @@ impl Oracle {
                 }
                 return;
             }
-            // Per table shard events: parsed below.
-            "bootstrap_started"
-            | "bootstrap_finished"
-            | "bootstrap_failed"
-            | "session_started"
-            | "table_shard_removed"
-            | "copy_sources_chosen"
-            | "peer_metadata_fetched"
-            | "vector_party_copied"
-            | "peer_copy_flag_cleared" => {}
-            // Every other event (most are `records_ingested`) is not
-            // checked: leave before parsing its table shard.
-            _ => return,
+            _ => {}
         }
+        // Every other event but these per-shard ones (most events are
+        // `records_ingested`) is not checked: leave before parsing its shard.
+        let Some(kind) = ShardEvent::from_name(ev.name()) else {
+            return;
+        };
         let (Some(node), Some(shard)) = (ev.node, event_shard(ev)) else {
             return;
         };
@@ -286,9 +310,8 @@ impl Oracle {
             .get(&key)
             .copied()
             .unwrap_or(Tracked::NotStarted);
-        // A name handled here must also be listed in the match above.
-        match ev.name() {
-            "bootstrap_started" => {
+        match kind {
+            ShardEvent::BootstrapStarted => {
                 if state == Tracked::Bootstrapping {
                     self.report(violation(
                         ViolationKind::ConcurrentBootstrap,
@@ -302,7 +325,7 @@ impl Oracle {
                 }
                 self.states.insert(key, Tracked::Bootstrapping);
             }
-            "bootstrap_finished" | "bootstrap_failed" => {
+            ShardEvent::BootstrapFinished | ShardEvent::BootstrapFailed => {
                 if let Some(e) = ev.field("error") {
                     self.last_errors.insert(key.clone(), e.to_string());
                 }
@@ -312,24 +335,24 @@ impl Oracle {
                         format!("{} without a running bootstrap", ev.name()),
                     ));
                 }
-                let next = if ev.name() == "bootstrap_finished" {
+                let next = if kind == ShardEvent::BootstrapFinished {
                     Tracked::Bootstrapped
                 } else {
                     Tracked::NotStarted
                 };
                 self.states.insert(key, next);
             }
-            "session_started" => {
+            ShardEvent::SessionStarted => {
                 if let Some(id) = ev.field("session") {
                     self.sessions.insert((node, id.to_string()), shard.clone());
                 }
             }
-            "table_shard_removed" => {
+            ShardEvent::TableShardRemoved => {
                 self.states.remove(&key);
                 self.copies.remove(&key);
             }
-            "copy_sources_chosen" => self.check_sources(ev, node, &shard, violation),
-            "peer_metadata_fetched" => {
+            ShardEvent::CopySourcesChosen => self.check_sources(ev, node, &shard, violation),
+            ShardEvent::PeerMetadataFetched => {
                 let planned = ev
                     .field("vector_parties")
                     .and_then(|v| v.parse().ok())
@@ -342,13 +365,13 @@ impl Oracle {
                     },
                 );
             }
-            "vector_party_copied" => {
+            ShardEvent::VectorPartyCopied => {
                 if let (Some(b), Some(c)) = (ev.field("batch"), ev.field("column")) {
                     let progress = self.copies.entry(key).or_default();
                     progress.done.insert((b.to_string(), c.to_string()));
                 }
             }
-            "peer_copy_flag_cleared" => {
+            ShardEvent::PeerCopyFlagCleared => {
                 // A skipped copy (no source) plans nothing and copies nothing.
                 let progress = self.copies.remove(&key).unwrap_or_default();
                 if progress.done.len() < progress.planned {
@@ -362,7 +385,6 @@ impl Oracle {
                     ));
                 }
             }
-            _ => {}
         }
     }
 
