@@ -24,32 +24,84 @@ use crate::executor::yield_now;
 use crate::faults::DiskFaults;
 use crate::rng::SimRng;
 
-/// A file's bytes and the prefix of history that survives a crash.
+/// A file's bytes and what of them survives a crash.
 #[derive(Debug, Default)]
 struct Inode {
     data: Vec<u8>,
-    /// Content as of the last sync; `None` if never synced.
-    durable: Option<Vec<u8>>,
-    /// How many leading bytes `data` and `durable` are known to share, so
-    /// a sync copies only what was written since (a redo log is synced
-    /// after every append; copying it whole made ingestion quadratic).
-    synced_prefix: usize,
+    durable: Durable,
     /// Silently corrupted since it was last written from the start.
     corrupt: bool,
 }
 
+/// What a crash leaves of a file: its content as of the last sync.
+#[derive(Debug, Default)]
+enum Durable {
+    /// Never synced: the file vanishes.
+    #[default]
+    Never,
+    /// The first `n` bytes of `data`: nothing synced was overwritten or cut
+    /// since. The common case (a redo log synced after every append, a file
+    /// written whole then synced) keeps no second copy, so a sync is free.
+    Prefix(usize),
+    /// The synced content, kept apart because a later write overwrote or
+    /// truncated part of it.
+    Own(Vec<u8>),
+}
+
 impl Inode {
-    /// Make `durable` equal `data`, copying only the bytes past the prefix
-    /// they share.
+    /// Make the current content durable.
     fn sync(&mut self) {
-        match &mut self.durable {
-            Some(d) => {
-                d.truncate(self.synced_prefix.min(d.len()));
-                d.extend_from_slice(&self.data[d.len()..]);
-            }
-            None => self.durable = Some(self.data.clone()),
+        self.durable = Durable::Prefix(self.data.len());
+    }
+
+    /// The content a crash would leave, `None` if the file would vanish.
+    fn durable(&self) -> Option<&[u8]> {
+        match &self.durable {
+            Durable::Never => None,
+            Durable::Prefix(n) => Some(&self.data[..*n]),
+            Durable::Own(d) => Some(d),
         }
-        self.synced_prefix = self.data.len();
+    }
+
+    /// Whether a crash would leave the file as it is.
+    fn synced(&self) -> bool {
+        self.durable() == Some(&self.data[..])
+    }
+
+    /// Keep the synced content apart before `data` changes from byte `from`
+    /// on, if that change reaches into it.
+    fn preserve_from(&mut self, from: usize) {
+        if let Durable::Prefix(n) = self.durable
+            && from < n
+        {
+            self.durable = Durable::Own(self.data[..n].to_vec());
+        }
+    }
+
+    /// Empty the file (opened with truncation), moving rather than copying
+    /// any synced content it held.
+    fn truncate(&mut self) {
+        match self.durable {
+            Durable::Prefix(n) if n > 0 => {
+                let mut synced = std::mem::take(&mut self.data);
+                synced.truncate(n);
+                self.durable = Durable::Own(synced);
+            }
+            _ => self.data.clear(),
+        }
+        self.corrupt = false;
+    }
+
+    /// Fall back to the durable content (a crash). False if the file
+    /// vanishes.
+    fn revert(&mut self) -> bool {
+        match std::mem::take(&mut self.durable) {
+            Durable::Never => return false,
+            Durable::Prefix(n) => self.data.truncate(n),
+            Durable::Own(d) => self.data = d,
+        }
+        self.sync();
+        true
     }
 }
 
@@ -89,18 +141,10 @@ impl NodeDisk {
     /// Lose everything not synced: never-synced files vanish, others fall
     /// back to their last synced content. The metastore is kept.
     pub fn crash(&self) {
-        self.files.borrow_mut().files.retain(|_, inode| {
-            let mut i = inode.borrow_mut();
-            match i.durable.take() {
-                Some(d) => {
-                    i.data = d.clone();
-                    i.synced_prefix = d.len();
-                    i.durable = Some(d);
-                    true
-                }
-                None => false,
-            }
-        });
+        self.files
+            .borrow_mut()
+            .files
+            .retain(|_, inode| inode.borrow_mut().revert());
     }
 
     /// A crash that tears unsynced writes: each file with unsynced data
@@ -112,21 +156,20 @@ impl NodeDisk {
         let mut vanished = Vec::new();
         for (key, inode) in &files.files {
             let mut i = inode.borrow_mut();
-            if i.durable.as_ref() == Some(&i.data) {
+            if i.synced() {
                 continue;
             }
             let kept = rng.below(i.data.len() as u64 + 1) as usize;
             let mut torn = i.data[..kept].to_vec();
-            if let Some(old) = i.durable.as_ref().and_then(|d| d.get(kept..)) {
+            if let Some(old) = i.durable().and_then(|d| d.get(kept..)) {
                 torn.extend_from_slice(old);
             }
             tracing::info!(target: "sim::fault", kind = "torn_write", file = ?key, kept,
                 written = i.data.len(), "fault_injected");
-            if i.durable.is_none() && torn.is_empty() {
+            if i.durable().is_none() && torn.is_empty() {
                 vanished.push(key.clone());
             } else {
                 i.data = torn;
-                i.durable = None;
                 i.sync();
             }
         }
@@ -148,7 +191,10 @@ impl NodeDisk {
             return false;
         };
         *byte ^= mask;
-        if let Some(b) = i.durable.as_mut().and_then(|d| d.get_mut(at)) {
+        // A durable prefix of `data` took the flip with it.
+        if let Durable::Own(d) = &mut i.durable
+            && let Some(b) = d.get_mut(at)
+        {
             *b ^= mask;
         }
         i.corrupt = true;
@@ -197,8 +243,7 @@ impl NodeDisk {
             Some(inode) => {
                 let mut i = inode.borrow_mut();
                 f(&mut i.data);
-                i.synced_prefix = 0;
-                if i.durable.is_some() {
+                if i.durable().is_some() {
                     i.sync();
                 }
                 true
@@ -232,8 +277,7 @@ impl NodeDisk {
                 let i = inode.borrow();
                 let copy = Inode {
                     data: i.data.clone(),
-                    durable: Some(i.data.clone()),
-                    synced_prefix: i.data.len(),
+                    durable: Durable::Prefix(i.data.len()),
                     corrupt: i.corrupt,
                 };
                 (key.clone(), Rc::new(RefCell::new(copy)))
@@ -270,10 +314,7 @@ impl Disk for NodeDisk {
         };
         let pos = match mode {
             OpenMode::Truncate => {
-                let mut i = inode.borrow_mut();
-                i.data.clear();
-                i.synced_prefix = 0;
-                i.corrupt = false;
+                inode.borrow_mut().truncate();
                 0
             }
             OpenMode::Overwrite => 0,
@@ -360,9 +401,11 @@ impl WriteFile for SimFile {
                 inode.data.resize(self.pos, 0);
             }
             let overlap = inode.data.len().min(end).saturating_sub(self.pos);
+            if overlap > 0 {
+                inode.preserve_from(self.pos);
+            }
             inode.data[self.pos..self.pos + overlap].copy_from_slice(&data[..overlap]);
             inode.data.extend_from_slice(&data[overlap..]);
-            inode.synced_prefix = inode.synced_prefix.min(self.pos);
             self.pos = end;
         }
         yield_now().await;
@@ -507,6 +550,18 @@ mod tests {
         assert_eq!(
             after_crash(&[(OpenMode::Overwrite, b"XX", false)]),
             b"synced"
+        );
+        assert_eq!(
+            after_crash(&[(OpenMode::Truncate, b"new", false)]),
+            b"synced"
+        );
+        assert_eq!(
+            after_crash(&[
+                (OpenMode::Append, b"+", true),
+                (OpenMode::Truncate, b"", false),
+                (OpenMode::Append, b"abc", false),
+            ]),
+            b"synced+"
         );
     }
 }
