@@ -16,8 +16,8 @@ use std::collections::BTreeMap;
 
 use crate::env::{Disk, Env};
 use crate::model::{
-    BatchMeta, Cutoff, FileKey, MetaWrite, Record, SnapshotProgress, decode_vector_party,
-    encode_vector_party,
+    BatchMeta, Cutoff, FileKey, MetaWrite, ROW_BYTES, Record, SnapshotProgress,
+    decode_vector_party, encode_vector_party,
 };
 use crate::types::{BatchId, ColumnId, Day, Offset};
 
@@ -291,17 +291,20 @@ impl<E: Env> ShardStore<E> {
         let mut parties = BTreeMap::new();
         let mut size = 0;
         for column in self.schema.live_columns().map(|c| c.id) {
-            let old_pairs = match old {
+            let old_rows = match old {
                 Some(old) => {
                     let key = self.vector_party_key(batch, old.version, old.seq, column);
                     let bytes = self.read_file(&key).await?;
-                    decode_vector_party(&bytes)
-                        .map_err(|tail| StoreError::TornVectorParty { key, tail })?
+                    let tail = bytes.len() % ROW_BYTES;
+                    if tail != 0 {
+                        return Err(StoreError::TornVectorParty { key, tail });
+                    }
+                    bytes
                 }
                 None => Vec::new(),
             };
             let new_pairs = rows.iter().map(|r| (r.offset, r.value(column)));
-            let (bytes, len) = merge_pairs(old_pairs, new_pairs);
+            let (bytes, len) = merge_pairs(&old_rows, new_pairs);
             let key = self.vector_party_key(batch, version, seq, column);
             self.write_file_atomic(&key, &bytes).await?;
             size = size.max(len);
@@ -474,46 +477,70 @@ fn group_by_batch(rows: &[Record]) -> BTreeMap<BatchId, Vec<Record>> {
     groups
 }
 
-/// Merge a batch's old `(offset, value)` pairs with new ones by offset (a
-/// new pair replaces an old one of the same offset) and encode the result
-/// in the vector-party layout; returns the bytes and the row count.
+/// Merge a batch's old vector-party file (whole rows) with new
+/// `(offset, value)` pairs by offset (a new pair replaces an old one of the
+/// same offset) into a new file; returns its bytes and row count.
 ///
 /// Both inputs are normally sorted by offset without repeats (files are
-/// written that way and `new` comes from an offset-ordered map), so this is
-/// one linear pass: backfill rewrites whole batches every run, and a map
-/// per merge was a quarter of a simulation's time. An old file that is not
-/// in order (a corrupted offset) is sorted first, keeping the last of
-/// repeated offsets, which is what inserting into a map would give.
-fn merge_pairs(
-    mut old: Vec<(Offset, u64)>,
-    new: impl ExactSizeIterator<Item = (Offset, u64)>,
-) -> (Vec<u8>, usize) {
-    if !old.is_sorted_by(|a, b| a.0 < b.0) {
-        old.reverse();
-        old.sort_by_key(|p| p.0);
-        old.dedup_by_key(|p| p.0);
+/// written that way and `new` comes from an offset-ordered map), and `new`
+/// is a few late rows against a whole day's batch: so the old rows between
+/// two new ones are found by binary search and copied as bytes in one go,
+/// never decoded (backfill rewrites whole batches every run). An old file
+/// that is not in order (a corrupted offset) is put in order first, keeping
+/// the last of repeated offsets, which is what inserting into a map would
+/// give.
+fn merge_pairs(old: &[u8], new: impl ExactSizeIterator<Item = (Offset, u64)>) -> (Vec<u8>, usize) {
+    let count = old.len() / ROW_BYTES;
+    if !(1..count).all(|i| offset_at(old, i - 1) < offset_at(old, i)) {
+        return merge_pairs(&in_order(old), new);
     }
-    let mut out = Vec::with_capacity((old.len() + new.len()) * crate::model::ROW_BYTES);
-    let mut rows = 0;
-    let mut old = old.into_iter().peekable();
-    let mut new = new.peekable();
-    loop {
-        let next = match (old.peek().copied(), new.peek().copied()) {
-            (None, None) => break,
-            (Some(o), Some(n)) if o.0 == n.0 => {
-                old.next();
-                continue;
+    let mut out = Vec::with_capacity(old.len() + new.len() * ROW_BYTES);
+    let mut at = 0;
+    for (offset, value) in new {
+        let (mut lo, mut hi) = (at, count);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if offset_at(old, mid) < offset {
+                lo = mid + 1;
+            } else {
+                hi = mid;
             }
-            (Some(o), Some(n)) if o.0 > n.0 => new.next(),
-            (Some(_), _) => old.next(),
-            (None, Some(_)) => new.next(),
+        }
+        out.extend_from_slice(&old[at * ROW_BYTES..lo * ROW_BYTES]);
+        at = if lo < count && offset_at(old, lo) == offset {
+            lo + 1
+        } else {
+            lo
         };
-        let Some((offset, value)) = next else { break };
         out.extend_from_slice(&offset.0.to_le_bytes());
         out.extend_from_slice(&value.to_le_bytes());
-        rows += 1;
     }
+    out.extend_from_slice(&old[at * ROW_BYTES..]);
+    let rows = out.len() / ROW_BYTES;
     (out, rows)
+}
+
+/// The offset of row `row` of a vector-party file.
+fn offset_at(bytes: &[u8], row: usize) -> Offset {
+    let at = row * ROW_BYTES;
+    let mut le = [0; 8];
+    le.copy_from_slice(&bytes[at..at + 8]);
+    Offset(u64::from_le_bytes(le))
+}
+
+/// The rows of a vector-party file sorted by offset, the last of repeated
+/// offsets kept.
+fn in_order(bytes: &[u8]) -> Vec<u8> {
+    let mut pairs = decode_vector_party(bytes).unwrap_or_default();
+    pairs.reverse();
+    pairs.sort_by_key(|p| p.0);
+    pairs.dedup_by_key(|p| p.0);
+    let mut out = Vec::with_capacity(bytes.len());
+    for (offset, value) in pairs {
+        out.extend_from_slice(&offset.0.to_le_bytes());
+        out.extend_from_slice(&value.to_le_bytes());
+    }
+    out
 }
 
 #[cfg(test)]
@@ -522,9 +549,13 @@ mod tests {
     use crate::model::decode_vector_party;
 
     fn merged(old: &[(u64, u64)], new: &[(u64, u64)]) -> Vec<(u64, u64)> {
-        let old = old.iter().map(|&(o, v)| (Offset(o), v)).collect();
+        let old: Vec<u8> = old
+            .iter()
+            .flat_map(|&(o, v)| [o.to_le_bytes(), v.to_le_bytes()])
+            .flatten()
+            .collect();
         let new = new.iter().map(|&(o, v)| (Offset(o), v)).collect::<Vec<_>>();
-        let (bytes, rows) = merge_pairs(old, new.into_iter());
+        let (bytes, rows) = merge_pairs(&old, new.into_iter());
         let pairs = decode_vector_party(&bytes).unwrap_or_default();
         assert_eq!(pairs.len(), rows);
         pairs.into_iter().map(|(o, v)| (o.0, v)).collect()
@@ -536,6 +567,22 @@ mod tests {
         assert_eq!(got, [(0, 1), (1, 10), (3, 33), (5, 50), (6, 6)]);
         assert_eq!(merged(&[], &[(2, 2)]), [(2, 2)]);
         assert_eq!(merged(&[(2, 2)], &[]), [(2, 2)]);
+        // Runs of old rows between new ones, a new row past the end.
+        let old = [(1, 10), (2, 20), (3, 30), (4, 40), (7, 70), (8, 80)];
+        let got = merged(&old, &[(2, 22), (5, 5), (9, 9)]);
+        assert_eq!(
+            got,
+            [
+                (1, 10),
+                (2, 22),
+                (3, 30),
+                (4, 40),
+                (5, 5),
+                (7, 70),
+                (8, 80),
+                (9, 9)
+            ]
+        );
     }
 
     #[test]
