@@ -198,9 +198,9 @@ impl<E: Env> ShardStore<E> {
                     if replay && r.offset < backfilled {
                         continue;
                     }
-                    mem.late.insert(r.offset, *r);
+                    mem.late.insert(*r);
                 } else {
-                    mem.live.insert(r.offset, *r);
+                    mem.live.insert(*r);
                 }
             } else {
                 let newer = mem.keys.get(&r.key).is_none_or(|o| *o < r.offset);

@@ -54,7 +54,7 @@ impl<E: Env> ShardStore<E> {
             let mem = self.mem.borrow();
             let moved: Vec<Record> = mem
                 .live
-                .values()
+                .iter()
                 .filter(|r| before_cutoff(r.day, cutoff))
                 .copied()
                 .collect();
@@ -73,12 +73,7 @@ impl<E: Env> ShardStore<E> {
         let batches = written.len();
         self.publish_batches(written).await?;
         self.write_meta(MetaWrite::ArchivingCutoff(cutoff)).await?;
-        {
-            let mut mem = self.mem.borrow_mut();
-            for r in &moved {
-                mem.live.remove(&r.offset);
-            }
-        }
+        self.mem.borrow_mut().live.remove_all(&moved);
         self.advance_checkpoint().await?;
         tracing::info!(
             table = %self.id.table,
@@ -110,7 +105,7 @@ impl<E: Env> ShardStore<E> {
         let today = self.today();
         let (late, commit, cutoff) = {
             let mem = self.mem.borrow();
-            let late: Vec<Record> = mem.late.values().copied().collect();
+            let late: Vec<Record> = mem.late.iter().copied().collect();
             (late, mem.meta.commit_offset, mem.meta.cutoff)
         };
         if late.is_empty() {
@@ -131,12 +126,7 @@ impl<E: Env> ShardStore<E> {
         let progress = self.position_of(commit);
         self.write_meta(MetaWrite::BackfillProgress(progress))
             .await?;
-        {
-            let mut mem = self.mem.borrow_mut();
-            for r in &late {
-                mem.late.remove(&r.offset);
-            }
-        }
+        self.mem.borrow_mut().late.remove_all(&late);
         self.advance_checkpoint().await?;
         tracing::info!(
             table = %self.id.table,
@@ -459,8 +449,8 @@ impl<E: Env> ShardStore<E> {
 
 /// Fact checkpoint: the oldest offset held only in memory, else the commit.
 fn fact_checkpoint(mem: &Memory) -> Offset {
-    let live = mem.live.keys().next().copied();
-    let late = mem.late.keys().next().copied();
+    let live = mem.live.first();
+    let late = mem.late.first();
     match (live, late) {
         (Some(a), Some(b)) => a.min(b),
         (Some(a), None) | (None, Some(a)) => a,

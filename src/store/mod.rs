@@ -23,6 +23,7 @@ mod codec;
 mod ingest;
 mod jobs;
 mod preload;
+mod rows;
 mod view;
 
 #[cfg(test)]
@@ -32,10 +33,11 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use futures::lock::Mutex;
+use rows::OffsetRows;
 use thiserror::Error;
 
 use crate::env::{Disk, DiskError, Env, MetaError, MetaStore, OpenMode, UpstreamError, WriteFile};
-use crate::model::{Cutoff, FileKey, MetaWrite, Record, RedoPosition, ShardMeta, TableSchema};
+use crate::model::{Cutoff, FileKey, MetaWrite, RedoPosition, ShardMeta, TableSchema};
 use crate::types::{BatchId, ColumnId, Day, Offset, TableKind, TableShardId};
 
 pub use codec::{decode_key_party, encode_key_party};
@@ -134,9 +136,9 @@ struct Memory {
     /// Mirror of the metastore after every write this store made.
     meta: ShardMeta,
     /// Fact: live rows at or after the cutoff, not yet archived.
-    live: BTreeMap<Offset, Record>,
+    live: OffsetRows,
     /// Fact: rows whose event day is before the cutoff, waiting for backfill.
-    late: BTreeMap<Offset, Record>,
+    late: OffsetRows,
     /// Dimension: the latest row (its offset) per key.
     keys: BTreeMap<u32, Offset>,
     /// Vector parties loaded by preload (and kept current by the jobs).

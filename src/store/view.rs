@@ -199,8 +199,8 @@ impl<E: Env> ShardStore<E> {
         }
         let mut live: Vec<Offset> = mem
             .live
-            .values()
-            .chain(mem.late.values())
+            .iter()
+            .chain(mem.late.iter())
             .filter(|r| self.schema.retains(r.day, today) && r.offset < commit)
             .map(|r| r.offset)
             .collect();
