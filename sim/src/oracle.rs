@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use shardboot::model::TableSchema;
+use shardboot::model::{Record, TableSchema};
 use shardboot::placement::Placement;
 use shardboot::store::{DamageKind, HeldRows};
 use shardboot::types::{
@@ -579,8 +579,19 @@ fn check_rows(r: &ReplicaState, upstream: &Upstream, at: VirtualTime) -> Option<
             format!("batch {} column {}: {:?}", d.batch, d.column, d.kind),
         ));
     }
+    upstream.with_records(&r.shard, Offset(0), r.rows.commit_offset, |records| {
+        compare_rows(r, records, violation)
+    })
+}
+
+/// [`check_rows`] once the replica is bootstrapped and undamaged: against
+/// the upstream `records` below its commit offset.
+fn compare_rows(
+    r: &ReplicaState,
+    records: &[Record],
+    violation: impl Fn(ViolationKind, String) -> Violation,
+) -> Option<Violation> {
     // Every archived row must sit in the batch of its event day.
-    let records = upstream.records(&r.shard, Offset(0), r.rows.commit_offset);
     for (batch, offsets) in &r.rows.batches {
         if let Some(o) = offsets.iter().find(|o| {
             records
@@ -607,6 +618,9 @@ fn check_rows(r: &ReplicaState, upstream: &Upstream, at: VirtualTime) -> Option<
             v
         }
     };
+    if expected == r.rows.offsets {
+        return None;
+    }
     if let Some(missing) = expected
         .iter()
         .find(|o| r.rows.offsets.binary_search(o).is_err())

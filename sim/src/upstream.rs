@@ -58,11 +58,23 @@ pub struct Upstream {
 impl Upstream {
     /// Records `[from, to)` of a table shard (ground truth for the oracle).
     pub fn records(&self, shard: &TableShardId, from: Offset, to: Offset) -> Vec<Record> {
+        self.with_records(shard, from, to, <[Record]>::to_vec)
+    }
+
+    /// `f` of records `[from, to)` of a table shard, without copying them
+    /// (the oracle reads every replica's whole log at the end of a run).
+    pub fn with_records<R>(
+        &self,
+        shard: &TableShardId,
+        from: Offset,
+        to: Offset,
+        f: impl FnOnce(&[Record]) -> R,
+    ) -> R {
         let logs = self.logs.borrow();
         let log = logs.get(shard).map(Vec::as_slice).unwrap_or_default();
         let to = (to.0 as usize).min(log.len());
         let from = (from.0 as usize).min(to);
-        log[from..to].to_vec()
+        f(&log[from..to])
     }
 
     /// The next offset of a table shard's log.
@@ -140,11 +152,10 @@ impl UpstreamLog for Upstream {
         from: Offset,
         max: usize,
     ) -> impl Future<Output = Result<Vec<Record>, UpstreamError>> {
-        let shard = shard.clone();
         async move {
             yield_now().await;
             let to = Offset(from.0.saturating_add(max as u64));
-            Ok(self.records(&shard, from, to))
+            Ok(self.records(shard, from, to))
         }
     }
 }
