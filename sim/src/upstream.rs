@@ -146,16 +146,14 @@ impl Upstream {
 }
 
 impl UpstreamLog for Upstream {
-    fn read(
+    async fn read(
         &self,
         shard: &TableShardId,
         from: Offset,
         max: usize,
-    ) -> impl Future<Output = Result<Vec<Record>, UpstreamError>> {
-        async move {
-            yield_now().await;
-            let to = Offset(from.0.saturating_add(max as u64));
-            Ok(self.records(shard, from, to))
-        }
+    ) -> Result<Vec<Record>, UpstreamError> {
+        yield_now().await;
+        let to = Offset(from.0.saturating_add(max as u64));
+        Ok(self.records(shard, from, to))
     }
 }
