@@ -82,9 +82,14 @@ impl Upstream {
         Offset(self.logs.borrow().get(shard).map_or(0, |l| l.len() as u64))
     }
 
-    fn append(&self, shard: TableShardId, day: Day, key: u32) {
+    fn append(&self, shard: &TableShardId, day: Day, key: u32) {
         let mut logs = self.logs.borrow_mut();
-        let log = logs.entry(shard).or_default();
+        // Look up before inserting: the shard's log exists after its first
+        // row, and the id (with its table name) would be cloned for nothing.
+        let log = match logs.get_mut(shard) {
+            Some(log) => log,
+            None => logs.entry(shard.clone()).or_default(),
+        };
         let offset = Offset(log.len() as u64);
         log.push(Record { offset, day, key });
     }
@@ -101,24 +106,36 @@ impl Upstream {
         let this = self.clone();
         async move {
             const TICK: Duration = Duration::from_millis(100);
-            let mut carry: BTreeMap<String, u64> = BTreeMap::new();
+            // Per table: its shards' ids (built once), and the rows owed
+            // carried over between ticks, in tenths.
+            let shard_ids: Vec<Vec<TableShardId>> = tables
+                .iter()
+                .map(|t| match t.kind {
+                    TableKind::Fact => (0..shards.max(1))
+                        .map(|s| TableShardId::new(t.name.clone(), ShardId(s)))
+                        .collect(),
+                    TableKind::Dimension => {
+                        vec![TableShardId::new(t.name.clone(), ShardId::DIMENSION)]
+                    }
+                })
+                .collect();
+            let mut carry = vec![0u64; tables.len()];
             loop {
                 executor::sleep(TICK).await;
                 let today = clock.now().day();
-                for t in &tables {
+                for ((t, ids), acc) in tables.iter().zip(&shard_ids).zip(&mut carry) {
                     let per_sec = match t.kind {
                         TableKind::Fact => workload.rows_per_second,
                         TableKind::Dimension => workload.upserts_per_second,
                     };
                     // Whole rows per tick, carrying the fraction (tenths).
-                    let acc = carry.entry(t.name.clone()).or_default();
                     *acc += u64::from(per_sec);
                     let n = *acc / 10;
                     *acc %= 10;
                     for _ in 0..n {
                         match t.kind {
                             TableKind::Fact => {
-                                let shard = ShardId(rng.below(u64::from(shards.max(1))) as u32);
+                                let shard = rng.below(ids.len() as u64) as usize;
                                 let day = if rng.chance(workload.late) {
                                     let late =
                                         rng.between(1, u64::from(workload.late_max_days.max(1)));
@@ -126,16 +143,12 @@ impl Upstream {
                                 } else {
                                     today
                                 };
-                                this.append(TableShardId::new(t.name.clone(), shard), day, 0);
+                                this.append(&ids[shard], day, 0);
                             }
                             TableKind::Dimension => {
                                 let key =
                                     rng.below(u64::from(workload.dimension_keys.max(1))) as u32;
-                                this.append(
-                                    TableShardId::new(t.name.clone(), ShardId::DIMENSION),
-                                    today,
-                                    key,
-                                );
+                                this.append(&ids[0], today, key);
                             }
                         }
                     }
