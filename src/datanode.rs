@@ -46,7 +46,7 @@ use crate::peer_server::PeerServer;
 use crate::peer_source::PeerSource;
 use crate::quirks::Quirk;
 use crate::table_shard::{BootstrapState, TableShard};
-use crate::types::{ShardId, ShardState, TableKind, TableShardId};
+use crate::types::{ShardId, ShardState, TableKind, TableName, TableShardId};
 
 /// What the oracle and tests see of one table shard.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,7 +75,7 @@ struct NodeState {
     /// The shards this host holds, with their state, as last assigned.
     shards: BTreeMap<ShardId, ShardState>,
     /// The tables of the last assigned view.
-    tables: std::collections::BTreeSet<String>,
+    tables: std::collections::BTreeSet<TableName>,
     /// The readiness check passed.
     ready: bool,
     /// Loops of each table shard in the memstore.

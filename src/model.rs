@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::types::{BatchId, ColumnId, Day, Offset, TableKind, TableShardId};
+use crate::types::{BatchId, ColumnId, Day, Offset, TableKind, TableName, TableShardId};
 
 /// One column of a table.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,7 +23,7 @@ pub struct ColumnSchema {
 /// A table as every host knows it from the schema service.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TableSchema {
-    pub name: String,
+    pub name: TableName,
     pub kind: TableKind,
     /// Fact tables: days of archive kept; 0 means keep everything.
     pub retention_days: u32,

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::model::TableSchema;
-use crate::types::{NodeId, ShardId, ShardState};
+use crate::types::{NodeId, ShardId, ShardState, TableName};
 
 /// Replicas of every shard: host → state.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -46,5 +46,5 @@ pub struct ClusterView {
     /// Increases with every change of placement or schema.
     pub version: u64,
     pub placement: Placement,
-    pub tables: BTreeMap<String, TableSchema>,
+    pub tables: BTreeMap<TableName, TableSchema>,
 }

@@ -10,12 +10,12 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::model::{BatchMeta, Cutoff, RedoPosition, SnapshotProgress};
-use crate::types::{BatchId, ColumnId, NodeId, Offset, SessionId, ShardId};
+use crate::types::{BatchId, ColumnId, NodeId, Offset, SessionId, ShardId, TableName};
 
 /// Ask the source to open a copy session for one table shard.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StartSessionRequest {
-    pub table: String,
+    pub table: TableName,
     pub shard: ShardId,
     pub node: Option<NodeId>,
     pub ttl: Duration,
@@ -40,7 +40,7 @@ pub struct KeepAlive {
 pub struct SessionRef {
     pub session: Option<SessionId>,
     pub node: Option<NodeId>,
-    pub table: String,
+    pub table: TableName,
     pub shard: ShardId,
 }
 

@@ -3,6 +3,7 @@
 //! passed where a batch id is expected, and time is never a bare integer.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A data node (host) of the cluster. Displayed as `n1`, `n2`, ...
@@ -30,15 +31,83 @@ impl fmt::Display for ShardId {
     }
 }
 
+/// A table's name, shared rather than copied: every table shard id, file
+/// key and metastore key carries one, and ingestion builds several of those
+/// per second per replica. Reads, compares, displays and prints (`Debug`)
+/// as the string it holds.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TableName(Arc<str>);
+
+impl TableName {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for TableName {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for TableName {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for TableName {
+    fn from(name: &str) -> Self {
+        TableName(name.into())
+    }
+}
+
+impl From<String> for TableName {
+    fn from(name: String) -> Self {
+        TableName(name.into())
+    }
+}
+
+impl From<&TableName> for TableName {
+    fn from(name: &TableName) -> Self {
+        name.clone()
+    }
+}
+
+impl PartialEq<str> for TableName {
+    fn eq(&self, other: &str) -> bool {
+        &*self.0 == other
+    }
+}
+
+impl PartialEq<&str> for TableName {
+    fn eq(&self, other: &&str) -> bool {
+        &*self.0 == *other
+    }
+}
+
+impl fmt::Display for TableName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Debug for TableName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
 /// One table shard: the unit of bootstrap. Displayed as `trips/2`.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TableShardId {
-    pub table: String,
+    pub table: TableName,
     pub shard: ShardId,
 }
 
 impl TableShardId {
-    pub fn new(table: impl Into<String>, shard: ShardId) -> Self {
+    pub fn new(table: impl Into<TableName>, shard: ShardId) -> Self {
         TableShardId {
             table: table.into(),
             shard,

@@ -275,7 +275,7 @@ fn serve(sim: &Sim, node: NodeId, options: &Rc<Options>) -> Rc<PeerServer<SimEnv
 
 fn start_request(table: &str, node: Option<NodeId>) -> StartSessionRequest {
     StartSessionRequest {
-        table: table.to_string(),
+        table: table.into(),
         shard: SHARD0,
         node,
         ttl: SESSION_TTL,
@@ -295,7 +295,7 @@ fn open_session(sim: &mut Sim, server: &Rc<PeerServer<SimEnv>>, table: &str) -> 
     SessionRef {
         session: Some(reply.session),
         node: Some(ORIGIN),
-        table: table.to_string(),
+        table: table.into(),
         shard: SHARD0,
     }
 }

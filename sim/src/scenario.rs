@@ -228,7 +228,7 @@ pub enum KindSpec {
 impl TableSpec {
     pub fn schema(&self) -> TableSchema {
         TableSchema {
-            name: self.name.clone(),
+            name: self.name.as_str().into(),
             kind: match self.kind {
                 KindSpec::Fact => TableKind::Fact,
                 KindSpec::Dimension => TableKind::Dimension,

@@ -92,7 +92,10 @@ impl Sim {
         let tables: BTreeMap<_, _> = scenario
             .tables
             .iter()
-            .map(|t| (t.name.clone(), t.schema()))
+            .map(|t| {
+                let schema = t.schema();
+                (schema.name.clone(), schema)
+            })
             .collect();
         let initial = match c.initial {
             InitialState::Available => ShardState::Available,

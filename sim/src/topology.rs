@@ -18,7 +18,7 @@ use std::task::Waker;
 use shardboot::env::ClusterError;
 use shardboot::model::TableSchema;
 use shardboot::placement::{ClusterView, Placement};
-use shardboot::types::{NodeId, ShardId, ShardState};
+use shardboot::types::{NodeId, ShardId, ShardState, TableName};
 use thiserror::Error;
 
 /// A transition the operator cannot make.
@@ -56,7 +56,7 @@ impl PlacementService {
         shards: u32,
         replicas: usize,
         initial: ShardState,
-        tables: BTreeMap<String, TableSchema>,
+        tables: BTreeMap<TableName, TableSchema>,
     ) -> PlacementService {
         let mut placement = Placement::default();
         for s in 0..shards {
@@ -95,7 +95,7 @@ impl PlacementService {
         self.state.borrow_mut().watchers.push(waker.clone());
     }
 
-    fn publish(&self, placement: Placement, tables: BTreeMap<String, TableSchema>, why: &str) {
+    fn publish(&self, placement: Placement, tables: BTreeMap<TableName, TableSchema>, why: &str) {
         let watchers = {
             let mut st = self.state.borrow_mut();
             let version = st.view.version + 1;

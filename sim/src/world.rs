@@ -18,7 +18,7 @@ use shardboot::env::{Cluster, ClusterError, Env};
 use shardboot::peer_server::PeerServer;
 use shardboot::placement::ClusterView;
 use shardboot::protocol::{RawDataRequest, RpcError, VectorPartyRef};
-use shardboot::types::{NodeId, ShardId, ShardState, Timestamp};
+use shardboot::types::{NodeId, ShardId, ShardState, TableName, Timestamp};
 
 use crate::buggify::Buggify;
 use crate::clock::TrueClock;
@@ -112,7 +112,7 @@ pub enum Defect {
 static STRAY_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// Which vector party [`Defect::BreakFirstVectorPartyThrice`] breaks.
-type BrokenVectorParty = (String, ShardId, VectorPartyRef);
+type BrokenVectorParty = (TableName, ShardId, VectorPartyRef);
 
 /// A handle on the world state.
 pub type WorldRef = Rc<WorldState>;

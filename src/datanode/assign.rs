@@ -117,7 +117,7 @@ impl<E: Env> DataNode<E> {
         for table in view
             .tables
             .values()
-            .filter(|t| !old_tables.contains(&t.name))
+            .filter(|t| !old_tables.contains(t.name.as_str()))
         {
             let shards: Vec<ShardId> = match table.kind {
                 TableKind::Fact => new

@@ -22,7 +22,7 @@ const TODAY: Day = Day(100);
 
 fn table(name: &str, kind: TableKind, retention_days: u32) -> TableSchema {
     TableSchema {
-        name: name.to_string(),
+        name: name.into(),
         kind,
         retention_days,
         columns: (0..3)
