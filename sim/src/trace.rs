@@ -223,10 +223,12 @@ impl Trace {
     fn keep(&mut self, event: TraceEvent) {
         if let Keep::Last(n) = self.keep {
             if n == 0 {
-                return self.spare.0.push(event);
+                return self.spare.put(event);
             }
-            if self.events.len() == n {
-                self.spare.0.extend(self.events.pop_front());
+            if self.events.len() == n
+                && let Some(old) = self.events.pop_front()
+            {
+                self.spare.put(old);
             }
         }
         self.events.push_back(event);
@@ -271,6 +273,19 @@ impl Trace {
 /// Spare events of a trace (a clone of the trace starts without any).
 #[derive(Debug, Default)]
 struct Spare(Vec<TraceEvent>);
+
+impl Spare {
+    /// At most this many: enough for the events of one observed slice
+    /// of a run, without holding on to a long run's worth.
+    const MAX: usize = 1024;
+
+    /// Keep `event` for reuse, unless there are enough spares.
+    fn put(&mut self, event: TraceEvent) {
+        if self.0.len() < Spare::MAX {
+            self.0.push(event);
+        }
+    }
+}
 
 impl Clone for Spare {
     fn clone(&self) -> Spare {
@@ -324,7 +339,11 @@ impl Recorder {
             Keep::Last(n) => events.len().saturating_sub(n),
             Keep::All => 0,
         };
-        for event in events.into_iter().skip(skip) {
+        let mut events = events.into_iter();
+        for event in events.by_ref().take(skip) {
+            trace.spare.put(event);
+        }
+        for event in events {
             trace.keep(event);
         }
     }
@@ -484,6 +503,35 @@ mod tests {
             Some("2999")
         );
         assert_eq!(last.events().last().map(|e| e.index), Some(2_999));
+    }
+
+    #[test]
+    fn observed_events_the_trace_does_not_keep_are_recycled_up_to_a_bound() {
+        let recorder = Recorder::new(Keep::Last(1), true);
+        let spares = || recorder.lock().spare.0.len();
+        let emit = |n: u64| {
+            recorder.record(|| {
+                for i in 0..n {
+                    tracing::info!(target: "t", i, "event_emitted");
+                }
+            })
+        };
+        emit(3);
+        let events = recorder.take_new();
+        assert_eq!(events.len(), 3);
+        recorder.retire(events);
+        // Two were never kept: spares for the next events, which use them.
+        assert_eq!(spares(), 2);
+        emit(2);
+        assert_eq!(spares(), 0);
+        recorder.retire(recorder.take_new());
+        // One skipped, one pushed out by the kept one.
+        assert_eq!(spares(), 2);
+        let kept: Vec<String> = recorder.trace().events().map(|e| e.to_string()).collect();
+        assert_eq!(kept, ["00:00:00.000 --  t event_emitted i=1"]);
+        emit(Spare::MAX as u64 + 10);
+        recorder.retire(recorder.take_new());
+        assert_eq!(spares(), Spare::MAX);
     }
 
     #[test]
