@@ -35,8 +35,26 @@ impl fmt::Display for ShardId {
 /// key and metastore key carries one, and ingestion builds several of those
 /// per second per replica. Reads, compares, displays and prints (`Debug`)
 /// as the string it holds.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct TableName(Arc<str>);
+
+/// By the string; names of one table usually share their text, so that
+/// (file and metastore maps compare names on every lookup) is checked first.
+impl Ord for TableName {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        if Arc::ptr_eq(&self.0, &other.0) {
+            std::cmp::Ordering::Equal
+        } else {
+            self.0.cmp(&other.0)
+        }
+    }
+}
+
+impl PartialOrd for TableName {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 impl TableName {
     pub fn as_str(&self) -> &str {
@@ -268,5 +286,27 @@ impl fmt::Display for TableKind {
             TableKind::Fact => "fact",
             TableKind::Dimension => "dimension",
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_names_compare_and_print_as_their_text_shared_or_not() {
+        let trips = TableName::from("trips");
+        let copy = TableName::from(String::from("trips"));
+        assert_eq!(trips.cmp(&trips.clone()), std::cmp::Ordering::Equal);
+        assert_eq!(trips.cmp(&copy), std::cmp::Ordering::Equal);
+        assert!(TableName::from("cities") < trips);
+        assert!(trips > TableName::from("cities"));
+        assert_eq!(trips, "trips");
+        assert_eq!(format!("{trips} {trips:?}"), r#"trips "trips""#);
+        let id = TableShardId::new(trips, ShardId(2));
+        assert_eq!(
+            format!("{id} {id:?}"),
+            r#"trips/2 TableShardId { table: "trips", shard: ShardId(2) }"#
+        );
     }
 }

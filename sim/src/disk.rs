@@ -18,7 +18,7 @@ use std::rc::Rc;
 
 use shardboot::env::{Disk, DiskError, MetaError, MetaStore, OpenMode, WriteFile};
 use shardboot::model::{FileKey, MetaWrite, ShardMeta};
-use shardboot::types::TableShardId;
+use shardboot::types::{Offset, TableShardId};
 
 use crate::executor::yield_now;
 use crate::faults::DiskFaults;
@@ -215,6 +215,15 @@ impl NodeDisk {
     /// The metastore's content for a table shard (default if never written).
     pub fn meta(&self, shard: &TableShardId) -> ShardMeta {
         self.meta.borrow().get(shard).cloned().unwrap_or_default()
+    }
+
+    /// The commit offset the metastore holds for a table shard (zero if
+    /// never written), without copying its metadata.
+    pub fn commit_offset(&self, shard: &TableShardId) -> Offset {
+        self.meta
+            .borrow()
+            .get(shard)
+            .map_or(Offset(0), |m| m.commit_offset)
     }
 
     /// Start recording every metastore write from now on (tests that pin
@@ -450,7 +459,7 @@ impl MetaStore for NodeDisk {
 
 #[cfg(test)]
 mod tests {
-    use shardboot::types::{Offset, ShardId};
+    use shardboot::types::ShardId;
 
     use super::*;
     use crate::executor::{Executor, Limits, Scheduler};

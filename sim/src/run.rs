@@ -405,7 +405,7 @@ impl<'a> Run<'a> {
                 let holders = replicas
                     .iter()
                     .filter(|(_, s)| matches!(s, ShardState::Available | ShardState::Leaving))
-                    .filter(|(n, _)| world.hosts[n].disk.meta(&id).commit_offset.0 > 0)
+                    .filter(|(n, _)| world.hosts[n].disk.commit_offset(&id).0 > 0)
                     .count();
                 if holders > 0 {
                     self.held_data.borrow_mut().insert(id);
