@@ -299,8 +299,9 @@ mod tests {
         let copy = TableName::from(String::from("trips"));
         assert_eq!(trips.cmp(&trips.clone()), std::cmp::Ordering::Equal);
         assert_eq!(trips.cmp(&copy), std::cmp::Ordering::Equal);
-        assert!(TableName::from("cities") < trips);
-        assert!(trips > TableName::from("cities"));
+        let cities = TableName::from("cities");
+        assert_eq!(cities.cmp(&trips), std::cmp::Ordering::Less);
+        assert_eq!(trips.cmp(&cities), std::cmp::Ordering::Greater);
         assert_eq!(trips, "trips");
         assert_eq!(format!("{trips} {trips:?}"), r#"trips "trips""#);
         let id = TableShardId::new(trips, ShardId(2));
