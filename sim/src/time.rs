@@ -63,12 +63,22 @@ impl VirtualTime {
     pub fn push_clock(self, out: &mut String) {
         let ms = self.0 / 1_000_000;
         push_decimal(out, ms / 3_600_000, 2);
-        out.push(':');
-        push_decimal(out, ms / 60_000 % 60, 2);
-        out.push(':');
-        push_decimal(out, ms / 1000 % 60, 2);
-        out.push('.');
-        push_decimal(out, ms % 1000, 3);
+        // The fixed-width rest in one copy.
+        let (min, sec, milli) = (ms / 60_000 % 60, ms / 1000 % 60, ms % 1000);
+        let digit = |v: u64| b'0' + (v % 10) as u8;
+        let rest = [
+            b':',
+            digit(min / 10),
+            digit(min),
+            b':',
+            digit(sec / 10),
+            digit(sec),
+            b'.',
+            digit(milli / 100),
+            digit(milli / 10),
+            digit(milli),
+        ];
+        out.push_str(std::str::from_utf8(&rest).unwrap_or_default());
     }
 }
 
