@@ -17,6 +17,8 @@ use bootsim::shrink::{failing_seeds, shrink};
 use bootsim::swarm::{Budget, Entry, Partition, SwarmConfig, Verdict, default_mix, swarm};
 use shardboot::quirks::Quirk;
 
+use crate::panics::{self, Panics};
+
 pub const EXIT_SAFETY: u8 = 1;
 pub const EXIT_LIVENESS: u8 = 2;
 pub const EXIT_USAGE: u8 = 3;
@@ -172,11 +174,11 @@ pub fn swarm_command(args: &SwarmArgs) -> ExitCode {
     }
     // Panics are caught and reported per seed; the default hook would also
     // print each one, interleaved with the progress output.
-    std::panic::set_hook(Box::new(|_| {}));
+    panics::install(Panics::CaughtPerSeed);
     let mut progress = ProgressPrinter::new(cfg.seed_count(), Duration::from_secs(10));
     let result = swarm(&cfg, |r, p| progress.update(r, p));
     progress.finish();
-    let _ = std::panic::take_hook();
+    panics::install(Panics::Reported);
     println!("{}", result.summary);
     let failures: Vec<_> = result.failures().collect();
     if !failures.is_empty() {
@@ -509,12 +511,12 @@ fn bench_detection(a: &BenchDetectionArgs) -> ExitCode {
         cfg.jobs
     );
     // Panics are caught and reported per seed (see swarm_command).
-    std::panic::set_hook(Box::new(|_| {}));
+    panics::install(Panics::CaughtPerSeed);
     let results: Vec<_> = quirks
         .iter()
         .map(|&q| detect(&cfg, q, |line| eprintln!("{line}")))
         .collect();
-    let _ = std::panic::take_hook();
+    panics::install(Panics::Reported);
     print!("{}", markdown_table(&results, cfg.max_seeds));
     ExitCode::SUCCESS
 }

@@ -18,6 +18,7 @@ use bootsim::trace::Keep;
 use clap::{Parser, Subcommand};
 
 mod commands;
+mod panics;
 
 /// Deterministic simulation testbed for shard bootstrap: runs the real
 /// bootstrap code against a simulated cluster, reproducibly from a seed.
@@ -102,6 +103,7 @@ struct RunArgs {
 const EXIT_USAGE: u8 = 3;
 
 fn main() -> ExitCode {
+    panics::install(panics::Panics::Reported);
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

@@ -111,3 +111,27 @@ fn swarm_warns_about_unreached_probes_and_fails_on_them_with_require_coverage() 
         assert!(named.contains(p), "{p} not named in: {named}");
     }
 }
+
+#[test]
+fn a_reader_that_stops_early_ends_the_run_quietly_like_a_unix_tool() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    // The demo's events are far more than a pipe holds, so printing them
+    // meets the closed pipe (as with `bootsim run ... | head -1`).
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bootsim"))
+        .args(["run", "--seed", "1", "--last-events", "100000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run bootsim");
+    let mut first = String::new();
+    let stdout = child.stdout.take().expect("piped stdout");
+    BufReader::new(stdout)
+        .read_line(&mut first)
+        .expect("read a line");
+    assert!(!first.is_empty());
+    let out = child.wait_with_output().expect("wait for bootsim");
+    assert_eq!(out.status.code(), Some(141), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
