@@ -84,8 +84,9 @@ impl VirtualTime {
 
 /// Appends `v` in decimal, zero-padded to at least `width` digits.
 pub fn push_decimal(out: &mut String, mut v: u64, width: usize) {
-    let mut digits = [0u8; 20];
-    let mut start = digits.len();
+    const MAX: usize = 20;
+    let mut digits = [b'0'; MAX];
+    let mut start = MAX;
     loop {
         start -= 1;
         digits[start] = b'0' + (v % 10) as u8;
@@ -94,11 +95,13 @@ pub fn push_decimal(out: &mut String, mut v: u64, width: usize) {
             break;
         }
     }
-    for _ in digits.len() - start..width {
+    for _ in MAX..width {
         out.push('0');
     }
-    // ASCII digits: always UTF-8, copied in one go.
-    out.push_str(std::str::from_utf8(&digits[start..]).unwrap_or_default());
+    // The padding zeros are already in `digits`; ASCII, so no UTF-8
+    // check is needed to append them as chars.
+    let start = start.min(MAX.saturating_sub(width));
+    out.extend(digits[start..].iter().map(|&d| char::from(d)));
 }
 
 #[cfg(test)]
@@ -116,5 +119,9 @@ mod tests {
         push_decimal(&mut s, 1234, 2);
         push_decimal(&mut s, u64::MAX, 3);
         assert_eq!(s, format!("01234{}", u64::MAX));
+        let mut wide = String::new();
+        push_decimal(&mut wide, 42, 23);
+        push_decimal(&mut wide, 7, 3);
+        assert_eq!(wide, format!("{:023}{:03}", 42, 7));
     }
 }

@@ -255,17 +255,18 @@ impl<E: Env> ShardStore<E> {
 
 /// The records of `read` that continue the log at `from` without a gap,
 /// stopping before `until`.
-fn contiguous_from(read: Vec<Record>, from: Offset, until: Option<Offset>) -> Vec<Record> {
+fn contiguous_from(mut read: Vec<Record>, from: Offset, until: Option<Offset>) -> Vec<Record> {
     let mut next = from;
-    let mut out = Vec::with_capacity(read.len());
-    for r in read {
-        if r.offset != next || until.is_some_and(|u| r.offset >= u) {
-            break;
-        }
-        out.push(r);
-        next = next.next();
-    }
-    out
+    let fit = read
+        .iter()
+        .take_while(|r| {
+            let fits = r.offset == next && until.is_none_or(|u| r.offset < u);
+            next = next.next();
+            fits
+        })
+        .count();
+    read.truncate(fit);
+    read
 }
 
 /// The offset of the first record of redo file `file`.
