@@ -14,7 +14,7 @@ use shardboot::datanode::DataNode;
 use shardboot::env::{Cluster, DiskError, Env};
 use shardboot::quirks::Quirk;
 use shardboot::table_shard::{BootstrapError, BootstrapState};
-use shardboot::types::{NodeId, ShardId, ShardState, TableShardId};
+use shardboot::types::{NodeId, ShardId, ShardState, TableName, TableShardId};
 
 use crate::executor::{self, RunEnd, Scheduler, Stats};
 use crate::faults;
@@ -144,6 +144,8 @@ struct Run<'a> {
     sim: Sim,
     /// Fact table shards some serving replica has held data of.
     held_data: RefCell<BTreeSet<TableShardId>>,
+    /// The fact tables' names, checked after every slice.
+    fact_tables: Vec<TableName>,
     /// [`Defect::SecondProcessAtStart`] or [`Defect::SecondProcessLater`].
     second_process: Option<Defect>,
     oracle: Rc<RefCell<Oracle>>,
@@ -176,9 +178,16 @@ impl<'a> Run<'a> {
         let second_process = [Defect::SecondProcessAtStart, Defect::SecondProcessLater]
             .into_iter()
             .find(|d| sim.world().has_defect(*d));
+        let fact_tables = scenario
+            .tables
+            .iter()
+            .filter(|t| t.kind == KindSpec::Fact)
+            .map(|t| TableName::from(t.name.as_str()))
+            .collect();
         Run {
             sim,
             held_data: RefCell::default(),
+            fact_tables,
             second_process,
             oracle: Rc::new(RefCell::new(oracle)),
             scenario,
@@ -395,13 +404,8 @@ impl<'a> Run<'a> {
         let world = self.sim.world();
         let view = world.placement.view();
         for (shard, replicas) in &view.placement.shards {
-            for table in self
-                .scenario
-                .tables
-                .iter()
-                .filter(|t| t.kind == KindSpec::Fact)
-            {
-                let id = TableShardId::new(table.name.clone(), *shard);
+            for table in &self.fact_tables {
+                let id = TableShardId::new(table, *shard);
                 let holders = replicas
                     .iter()
                     .filter(|(_, s)| matches!(s, ShardState::Available | ShardState::Leaving))
