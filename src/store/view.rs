@@ -170,13 +170,21 @@ impl<E: Env> ShardStore<E> {
         }
         let mut all: Vec<Offset> = Vec::new();
         for (batch, columns) in per_batch {
-            let mut union: Vec<Offset> = columns
-                .iter()
-                .filter_map(|(_, r)| r.as_deref())
-                .flatten()
-                .copied()
-                .collect();
-            sorted_set(&mut union);
+            let first = columns.first().and_then(|(_, r)| r.as_ref());
+            let union: Vec<Offset> = match first {
+                // The usual case: every column holds the same rows.
+                Some(rows) if columns.iter().all(|(_, r)| r.as_ref() == Some(rows)) => rows.clone(),
+                _ => {
+                    let mut union: Vec<Offset> = columns
+                        .iter()
+                        .filter_map(|(_, r)| r.as_deref())
+                        .flatten()
+                        .copied()
+                        .collect();
+                    sorted_set(&mut union);
+                    union
+                }
+            };
             let mut common = union.clone();
             for (column, rows) in &columns {
                 match rows {
