@@ -679,3 +679,42 @@ fn held_rows_reports_a_missing_vector_party_and_drops_its_rows() {
         },]
     );
 }
+
+#[test]
+fn held_rows_keeps_only_the_rows_every_column_of_a_batch_holds() {
+    let mut f = fixture(fact_id(), schema(TableKind::Fact, 10, 0), 1);
+    archived_day_one(&mut f, &Tokens::default());
+    let column = |c: u32| FileKey::VectorParty {
+        shard: fact_id(),
+        batch: BatchId(1),
+        version: cutoff_of(2),
+        seq: 0,
+        column: ColumnId(c),
+    };
+    let whole = f
+        .store
+        .held_rows(Day(2), |k| f.env.disk().get(k).ok_or(DiskError::NotFound));
+    assert_eq!(whole.offsets, (0..6).map(Offset).collect::<Vec<_>>());
+    assert!(whole.damaged.is_empty());
+    // Column 0 lost the row of offset 3 (the fourth, ROW_BYTES each).
+    let row = crate::model::ROW_BYTES;
+    let held = f.store.held_rows(Day(2), |k| {
+        let mut bytes = f.env.disk().get(k).ok_or(DiskError::NotFound)?;
+        if *k == column(0) {
+            bytes.drain(3 * row..4 * row);
+        }
+        Ok(bytes)
+    });
+    let without_3: Vec<Offset> = [0, 1, 2, 4, 5].map(Offset).to_vec();
+    assert_eq!(held.offsets, without_3);
+    assert_eq!(held.batches.get(&BatchId(1)), Some(&without_3));
+    // Every column but 0 holds the union, so only column 0 differs.
+    assert_eq!(
+        held.damaged,
+        vec![DamagedVectorParty {
+            batch: BatchId(1),
+            column: ColumnId(0),
+            kind: DamageKind::RowsDiffer
+        }]
+    );
+}
