@@ -241,7 +241,7 @@ impl Trace {
         node: Option<NodeId>,
         meta: &Metadata<'static>,
     ) -> TraceEvent {
-        let mut event = self.spare.0.pop().unwrap_or_else(TraceEvent::blank);
+        let mut event = self.spare.events.pop().unwrap_or_else(TraceEvent::blank);
         event.reset(self.total, time, node, meta);
         event
     }
@@ -270,9 +270,13 @@ impl Trace {
     }
 }
 
-/// Spare events of a trace (a clone of the trace starts without any).
+/// Spare events of a trace, and the emptied vector the last observed
+/// events came in (a clone of the trace starts without any).
 #[derive(Debug, Default)]
-struct Spare(Vec<TraceEvent>);
+struct Spare {
+    events: Vec<TraceEvent>,
+    batch: Vec<TraceEvent>,
+}
 
 impl Spare {
     /// At most this many: enough for the events of one observed slice
@@ -281,8 +285,8 @@ impl Spare {
 
     /// Keep `event` for reuse, unless there are enough spares.
     fn put(&mut self, event: TraceEvent) {
-        if self.0.len() < Spare::MAX {
-            self.0.push(event);
+        if self.events.len() < Spare::MAX {
+            self.events.push(event);
         }
     }
 }
@@ -328,24 +332,28 @@ impl Recorder {
     /// them back with [`Recorder::retire`] once seen, so the trace keeps
     /// the last ones for reports.
     pub fn take_new(&self) -> Vec<TraceEvent> {
-        std::mem::take(&mut self.lock().new)
+        let mut trace = self.lock();
+        let batch = std::mem::take(&mut trace.spare.batch);
+        std::mem::replace(&mut trace.new, batch)
     }
 
     /// Store events taken with [`Recorder::take_new`] among the trace's
     /// last events. Call before taking the next ones.
-    pub fn retire(&self, events: Vec<TraceEvent>) {
+    pub fn retire(&self, mut events: Vec<TraceEvent>) {
         let mut trace = self.lock();
         let skip = match trace.keep {
             Keep::Last(n) => events.len().saturating_sub(n),
             Keep::All => 0,
         };
-        let mut events = events.into_iter();
-        for event in events.by_ref().take(skip) {
+        let mut drained = events.drain(..);
+        for event in drained.by_ref().take(skip) {
             trace.spare.put(event);
         }
-        for event in events {
+        for event in drained {
             trace.keep(event);
         }
+        // The next observed events go into this vector again.
+        trace.spare.batch = events;
     }
 
     /// How many events were recorded so far.
@@ -508,7 +516,7 @@ mod tests {
     #[test]
     fn observed_events_the_trace_does_not_keep_are_recycled_up_to_a_bound() {
         let recorder = Recorder::new(Keep::Last(1), true);
-        let spares = || recorder.lock().spare.0.len();
+        let spares = || recorder.lock().spare.events.len();
         let emit = |n: u64| {
             recorder.record(|| {
                 for i in 0..n {
@@ -524,7 +532,10 @@ mod tests {
         assert_eq!(spares(), 2);
         emit(2);
         assert_eq!(spares(), 0);
-        recorder.retire(recorder.take_new());
+        // They came in the vector the first three were handed back in.
+        let events = recorder.take_new();
+        assert!(events.capacity() >= 3);
+        recorder.retire(events);
         // One skipped, one pushed out by the kept one.
         assert_eq!(spares(), 2);
         let kept: Vec<String> = recorder.trace().events().map(|e| e.to_string()).collect();
