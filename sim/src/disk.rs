@@ -539,38 +539,36 @@ mod tests {
 
     #[test]
     fn a_sync_makes_exactly_the_current_content_durable() {
-        // Appends, overwrites below the synced length and truncation all
-        // reach the durable copy, whatever a sync copied before.
-        assert_eq!(after_crash(&[(OpenMode::Append, b"+", true)]), b"synced+");
-        assert_eq!(
-            after_crash(&[(OpenMode::Overwrite, b"SY", true)]),
-            b"SYnced"
-        );
-        assert_eq!(after_crash(&[(OpenMode::Truncate, b"new", true)]), b"new");
-        assert_eq!(
-            after_crash(&[
-                (OpenMode::Append, b"+", true),
-                (OpenMode::Overwrite, b"S", true),
-                (OpenMode::Append, b"!", false),
-            ]),
-            b"Synced+"
-        );
-        // Unsynced writes are lost, overwrites included.
-        assert_eq!(
-            after_crash(&[(OpenMode::Overwrite, b"XX", false)]),
-            b"synced"
-        );
-        assert_eq!(
-            after_crash(&[(OpenMode::Truncate, b"new", false)]),
-            b"synced"
-        );
-        assert_eq!(
-            after_crash(&[
-                (OpenMode::Append, b"+", true),
-                (OpenMode::Truncate, b"", false),
-                (OpenMode::Append, b"abc", false),
-            ]),
-            b"synced+"
-        );
+        use OpenMode::{Append, Overwrite, Truncate};
+        type Case = (&'static [(OpenMode, &'static [u8], bool)], &'static [u8]);
+        let cases: [Case; 7] = [
+            // Appends, overwrites below the synced length and truncation
+            // all reach the durable copy, whatever a sync copied before.
+            (&[(Append, b"+", true)], b"synced+"),
+            (&[(Overwrite, b"SY", true)], b"SYnced"),
+            (&[(Truncate, b"new", true)], b"new"),
+            (
+                &[
+                    (Append, b"+", true),
+                    (Overwrite, b"S", true),
+                    (Append, b"!", false),
+                ],
+                b"Synced+",
+            ),
+            // Unsynced writes are lost, overwrites and truncation included.
+            (&[(Overwrite, b"XX", false)], b"synced"),
+            (&[(Truncate, b"new", false)], b"synced"),
+            (
+                &[
+                    (Append, b"+", true),
+                    (Truncate, b"", false),
+                    (Append, b"abc", false),
+                ],
+                b"synced+",
+            ),
+        ];
+        for (writes, survives) in cases {
+            assert_eq!(after_crash(writes), survives, "{writes:?}");
+        }
     }
 }
