@@ -93,12 +93,6 @@ impl From<&TableName> for TableName {
     }
 }
 
-impl PartialEq<str> for TableName {
-    fn eq(&self, other: &str) -> bool {
-        &*self.0 == other
-    }
-}
-
 impl PartialEq<&str> for TableName {
     fn eq(&self, other: &&str) -> bool {
         &*self.0 == *other
@@ -302,7 +296,10 @@ mod tests {
         let cities = TableName::from("cities");
         assert_eq!(cities.cmp(&trips), std::cmp::Ordering::Less);
         assert_eq!(trips.cmp(&cities), std::cmp::Ordering::Greater);
+        assert!(cities < trips && trips >= copy);
         assert_eq!(trips, "trips");
+        assert_ne!(trips, "cities");
+        assert_eq!((trips.as_str(), &*cities), ("trips", "cities"));
         assert_eq!(format!("{trips} {trips:?}"), r#"trips "trips""#);
         let id = TableShardId::new(trips, ShardId(2));
         assert_eq!(

@@ -581,5 +581,10 @@ mod tests {
         // wins, as inserting into a map in file order would give.
         let got = merged(&[(4, 40), (1, 10), (4, 41), (2, 20)], &[(2, 22)]);
         assert_eq!(got, [(1, 10), (2, 22), (4, 41)]);
+        // A repeat in order is out of order too.
+        assert_eq!(
+            merged(&[(1, 10), (1, 11), (2, 20)], &[]),
+            [(1, 11), (2, 20)]
+        );
     }
 }
