@@ -538,6 +538,41 @@ mod tests {
     }
 
     #[test]
+    fn a_torn_crash_keeps_a_prefix_of_unsynced_writes_and_leaves_synced_files_alone() {
+        let disk = disk();
+        let d = disk.clone();
+        let mut ex = Executor::new(SimRng::new(1), Scheduler::Fifo);
+        ex.spawn("writes", None, async move {
+            let mut f = d.open(&key(1), OpenMode::Append).await.unwrap();
+            f.write(b"+abc").await.unwrap();
+            let mut g = d.open(&key(3), OpenMode::Truncate).await.unwrap();
+            g.write(b"whole").await.unwrap();
+            g.sync().await.unwrap();
+        });
+        ex.run(Limits::default());
+        let mut rng = SimRng::new(7);
+        let ((), trace) =
+            crate::trace::record(crate::trace::Keep::All, || disk.crash_torn(&mut rng));
+        // Files 1 and 2 had unsynced writes; file 3 was synced whole.
+        let torn = trace
+            .events()
+            .filter(|e| e.field("kind") == Some("torn_write"))
+            .count();
+        assert_eq!(torn, 2);
+        assert_eq!(disk.contents(&key(3)).as_deref(), Some(&b"whole"[..]));
+        // A synced prefix survives whole; of the rest, a prefix.
+        let one = disk.contents(&key(1)).unwrap_or_default();
+        assert!(one.len() >= 6 && b"synced+abc".starts_with(&one), "{one:?}");
+        let two = disk.contents(&key(2)).unwrap_or_default();
+        assert!(b"unsynced".starts_with(&two), "{two:?}");
+        // What the torn crash left is durable.
+        let left = disk.file_names();
+        disk.crash();
+        assert_eq!(disk.file_names(), left);
+        assert_eq!(disk.contents(&key(1)).unwrap_or_default(), one);
+    }
+
+    #[test]
     fn a_sync_makes_exactly_the_current_content_durable() {
         use OpenMode::{Append, Overwrite, Truncate};
         type Case = (&'static [(OpenMode, &'static [u8], bool)], &'static [u8]);
