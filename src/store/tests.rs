@@ -718,3 +718,18 @@ fn held_rows_keeps_only_the_rows_every_column_of_a_batch_holds() {
         }]
     );
 }
+
+#[test]
+fn held_rows_are_the_rows_within_retention_below_the_commit_offset() {
+    let mut f = fixture(fact_id(), schema(TableKind::Fact, 2, 0), 10);
+    let up = f.world.net().upstream().clone();
+    up.push(fact_id(), [rec(0, 10, 0), rec(1, 5, 0), rec(2, 9, 0)]);
+    f.run(async |s| s.ingest(100).await).expect("ingest");
+    let held = f
+        .store
+        .held_rows(Day(10), |k| f.env.disk().get(k).ok_or(DiskError::NotFound));
+    assert_eq!(held.commit_offset, Offset(3));
+    // Day 5 is beyond the two days kept on day 10.
+    assert_eq!(held.offsets, vec![Offset(0), Offset(2)]);
+    assert_eq!(held.live, held.offsets);
+}
