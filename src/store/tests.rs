@@ -102,6 +102,12 @@ impl Fixture {
         self.world.run(f(store))
     }
 
+    /// Push `rows` to the upstream log of `id` and ingest them.
+    fn ingest(&mut self, id: TableShardId, rows: impl IntoIterator<Item = Record>) {
+        self.world.net().upstream().push(id, rows);
+        self.run(async |s| s.ingest(100).await).expect("ingest");
+    }
+
     fn set_day(&self, day: i32) {
         self.world
             .net()
@@ -180,9 +186,8 @@ fn ingestion_syncs_the_redo_log_before_advancing_the_commit_offset() {
 #[test]
 fn ingestion_failure_leaves_the_commit_offset_and_starts_a_fresh_redo_file() {
     let mut f = fixture(fact_id(), schema(TableKind::Fact, 10, 0), 5);
+    f.ingest(fact_id(), (0..2).map(|o| rec(o, 5, 0)));
     let up = f.world.net().upstream().clone();
-    up.push(fact_id(), (0..2).map(|o| rec(o, 5, 0)));
-    f.run(async |s| s.ingest(100).await).expect("ingest");
     up.push(fact_id(), (2..4).map(|o| rec(o, 5, 0)));
     let redo0 = FileKey::RedoLog {
         shard: fact_id(),
@@ -202,8 +207,7 @@ fn ingestion_failure_leaves_the_commit_offset_and_starts_a_fresh_redo_file() {
 #[test]
 fn archiving_moves_old_live_rows_into_one_batch_per_day_at_the_new_cutoff() {
     let mut f = fixture(fact_id(), schema(TableKind::Fact, 10, 0), 3);
-    let up = f.world.net().upstream().clone();
-    up.push(
+    f.ingest(
         fact_id(),
         [
             rec(0, 1, 0),
@@ -213,7 +217,6 @@ fn archiving_moves_old_live_rows_into_one_batch_per_day_at_the_new_cutoff() {
             rec(4, 3, 0),
         ],
     );
-    f.run(async |s| s.ingest(100).await).expect("ingest");
     let tokens = Tokens::default();
     let report = f.run(async |s| s.archive(&tokens).await).expect("archive");
     assert_eq!(report.batches, 2);
@@ -267,9 +270,7 @@ fn archiving_moves_old_live_rows_into_one_batch_per_day_at_the_new_cutoff() {
 /// Ingest 6 rows of day 1 (redo files 0 and 4), then archive on day 2: the
 /// checkpoint passes them all, so redo file 0 is wholly below it.
 fn archived_day_one(f: &mut Fixture, tokens: &Tokens) -> JobReport {
-    let up = f.world.net().upstream().clone();
-    up.push(fact_id(), (0..6).map(|o| rec(o, 1, 0)));
-    f.run(async |s| s.ingest(100).await).expect("ingest");
+    f.ingest(fact_id(), (0..6).map(|o| rec(o, 1, 0)));
     f.set_day(2);
     f.run(async |s| s.archive(tokens).await).expect("archive")
 }
@@ -301,9 +302,7 @@ fn archiving_keeps_old_files_when_the_token_is_refused() {
 /// Day 1 archived at cutoff day 2; then a late row of day 1 arrives.
 fn late_row_after_archiving(f: &mut Fixture) {
     archived_day_one(f, &Tokens::default());
-    let up = f.world.net().upstream().clone();
-    up.push(fact_id(), [rec(6, 1, 0), rec(7, 2, 0)]);
-    f.run(async |s| s.ingest(100).await).expect("ingest");
+    f.ingest(fact_id(), [rec(6, 1, 0), rec(7, 2, 0)]);
 }
 
 #[test]
@@ -370,9 +369,7 @@ fn backfill_keeps_the_old_sequence_files_when_the_token_is_refused() {
     assert_eq!(seqs, vec![0, 0, 1, 1]);
     // A later run with the token cleans up what was left.
     let tokens = Tokens::default();
-    let up = f.world.net().upstream().clone();
-    up.push(fact_id(), [rec(8, 1, 0)]);
-    f.run(async |s| s.ingest(100).await).expect("ingest");
+    f.ingest(fact_id(), [rec(8, 1, 0)]);
     f.run(async |s| s.backfill(&tokens).await)
         .expect("backfill");
     let seqs: Vec<u32> = f.vector_parties().iter().map(|v| v.2).collect();
@@ -441,9 +438,7 @@ fn purge_asks_first_and_drops_nothing_when_the_token_is_refused() {
 #[test]
 fn snapshot_writes_every_key_and_replaces_the_older_snapshot_with_the_token() {
     let mut f = fixture(dim_id(), schema(TableKind::Dimension, 0, 0), 1);
-    let up = f.world.net().upstream().clone();
-    up.push(dim_id(), [rec(0, 1, 7), rec(1, 1, 3), rec(2, 1, 7)]);
-    f.run(async |s| s.ingest(100).await).expect("ingest");
+    f.ingest(dim_id(), [rec(0, 1, 7), rec(1, 1, 3), rec(2, 1, 7)]);
     let tokens = Tokens::default();
     let report = f
         .run(async |s| s.snapshot(&tokens).await)
@@ -475,8 +470,7 @@ fn snapshot_writes_every_key_and_replaces_the_older_snapshot_with_the_token() {
         f.run(async |s| s.snapshot(&tokens).await),
         Ok(JobReport::default())
     );
-    up.push(dim_id(), [rec(3, 1, 9), rec(4, 1, 1)]);
-    f.run(async |s| s.ingest(100).await).expect("ingest");
+    f.ingest(dim_id(), [rec(3, 1, 9), rec(4, 1, 1)]);
     let report = f
         .run(async |s| s.snapshot(&tokens).await)
         .expect("snapshot");
@@ -500,13 +494,10 @@ fn snapshot_writes_every_key_and_replaces_the_older_snapshot_with_the_token() {
 #[test]
 fn snapshot_keeps_the_older_snapshot_when_the_token_is_refused() {
     let mut f = fixture(dim_id(), schema(TableKind::Dimension, 0, 0), 1);
-    let up = f.world.net().upstream().clone();
-    up.push(dim_id(), [rec(0, 1, 7)]);
-    f.run(async |s| s.ingest(100).await).expect("ingest");
+    f.ingest(dim_id(), [rec(0, 1, 7)]);
     f.run(async |s| s.snapshot(&Tokens::default()).await)
         .expect("snapshot");
-    up.push(dim_id(), [rec(1, 1, 8)]);
-    f.run(async |s| s.ingest(100).await).expect("ingest");
+    f.ingest(dim_id(), [rec(1, 1, 8)]);
     let tokens = refusing();
     let report = f
         .run(async |s| s.snapshot(&tokens).await)
@@ -612,9 +603,7 @@ fn preload_loads_the_fact_batches_of_the_preloading_window() {
 #[test]
 fn dimension_preload_fails_when_a_snapshot_column_is_missing() {
     let mut f = fixture(dim_id(), schema(TableKind::Dimension, 0, 0), 1);
-    let up = f.world.net().upstream().clone();
-    up.push(dim_id(), [rec(0, 1, 7), rec(1, 1, 3)]);
-    f.run(async |s| s.ingest(100).await).expect("ingest");
+    f.ingest(dim_id(), [rec(0, 1, 7), rec(1, 1, 3)]);
     f.run(async |s| s.snapshot(&Tokens::default()).await)
         .expect("snapshot");
     let snap = f.store.meta().snapshot;
@@ -722,9 +711,7 @@ fn held_rows_keeps_only_the_rows_every_column_of_a_batch_holds() {
 #[test]
 fn held_rows_are_the_rows_within_retention_below_the_commit_offset() {
     let mut f = fixture(fact_id(), schema(TableKind::Fact, 2, 0), 10);
-    let up = f.world.net().upstream().clone();
-    up.push(fact_id(), [rec(0, 10, 0), rec(1, 5, 0), rec(2, 9, 0)]);
-    f.run(async |s| s.ingest(100).await).expect("ingest");
+    f.ingest(fact_id(), [rec(0, 10, 0), rec(1, 5, 0), rec(2, 9, 0)]);
     let held = f
         .store
         .held_rows(Day(10), |k| f.env.disk().get(k).ok_or(DiskError::NotFound));
