@@ -144,7 +144,7 @@ struct Run<'a> {
     sim: Sim,
     /// Fact table shards some serving replica has held data of.
     held_data: RefCell<BTreeSet<TableShardId>>,
-    /// The fact tables' names, checked after every slice.
+    /// The fact tables' names (checked after every slice, wiped by a defect).
     fact_tables: Vec<TableName>,
     /// [`Defect::SecondProcessAtStart`] or [`Defect::SecondProcessLater`].
     second_process: Option<Defect>,
@@ -382,13 +382,8 @@ impl<'a> Run<'a> {
     /// [`Defect::WipeShardZeroEverywhere`].
     fn wipe_shard_zero(&self) {
         let world = self.sim.world();
-        for table in self
-            .scenario
-            .tables
-            .iter()
-            .filter(|t| t.kind == KindSpec::Fact)
-        {
-            let id = TableShardId::new(table.name.clone(), ShardId(0));
+        for table in &self.fact_tables {
+            let id = TableShardId::new(table, ShardId(0));
             for host in world.hosts.values() {
                 host.disk.wipe(&id);
             }
