@@ -253,6 +253,39 @@ pub struct OptionsSpec {
     pub max_concurrent_streams_per_table_shard: Option<usize>,
     #[serde(with = "duration::option")]
     pub session_ttl: Option<Duration>,
+    /// How often every bootstrapped table shard ingests from the upstream
+    /// log: the batch period of the client that feeds the store.
+    #[serde(with = "duration::option")]
+    pub ingest_interval: Option<Duration>,
+}
+
+impl OptionsSpec {
+    /// The first option set to zero, which upstream would never run with:
+    /// no bootstrap or copy stream could start, keep-alives or ingestion
+    /// would spin in one instant. `(field, message)`.
+    fn validate(&self) -> Result<(), (&'static str, String)> {
+        let counts = [
+            (
+                "max_concurrent_table_shards",
+                self.max_concurrent_table_shards,
+            ),
+            (
+                "max_concurrent_streams_per_table_shard",
+                self.max_concurrent_streams_per_table_shard,
+            ),
+        ];
+        if let Some((field, _)) = counts.iter().find(|(_, v)| *v == Some(0)) {
+            return Err((field, "must be at least 1".into()));
+        }
+        let periods = [
+            ("session_ttl", self.session_ttl),
+            ("ingest_interval", self.ingest_interval),
+        ];
+        if let Some((field, _)) = periods.iter().find(|(_, v)| *v == Some(Duration::ZERO)) {
+            return Err((field, "must be longer than zero".into()));
+        }
+        Ok(())
+    }
 }
 
 /// An operator action at a virtual time.
@@ -505,6 +538,13 @@ impl Scenario {
                 format!("in [{}]: {}", bad.section, bad.message),
             ));
         }
+        if let Err((field, message)) = self.options.validate() {
+            return Err(invalid(
+                at("[options]"),
+                field,
+                format!("in [options]: {message}"),
+            ));
+        }
         let all = c.all_nodes();
         let known = |n: &NodeName, span: Range<usize>, field: &str| {
             if all.contains(&n.0) {
@@ -652,6 +692,7 @@ impl Scenario {
                 .max_concurrent_streams_per_table_shard
                 .unwrap_or(d.max_concurrent_streams_per_table_shard),
             session_ttl: o.session_ttl.unwrap_or(d.session_ttl),
+            ingest_interval: o.ingest_interval.unwrap_or(d.ingest_interval),
             quirks: self.quirk_set(),
             ..d
         }
@@ -840,6 +881,32 @@ new = "n4"
             e,
             "s.toml:18: field `at`: step is after the end of the run (`duration`)"
         );
+    }
+
+    #[test]
+    fn options_are_set_from_the_file_and_zero_is_refused_at_its_line() {
+        let with =
+            |options: &str| GOOD.replace("[[step]]", &format!("[options]\n{options}\n\n[[step]]"));
+        let s = Scenario::parse(Path::new("s.toml"), &with("ingest_interval = \"5s\"")).unwrap();
+        assert_eq!(
+            s.bootstrap_options().ingest_interval,
+            Duration::from_secs(5)
+        );
+        let two = "max_concurrent_table_shards = 2\nmax_concurrent_streams_per_table_shard = 0";
+        assert_eq!(
+            err(&with(two)),
+            "s.toml:19: field `max_concurrent_streams_per_table_shard`: in [options]: must be at least 1"
+        );
+        assert_eq!(
+            err(&with("max_concurrent_table_shards = 0")),
+            "s.toml:18: field `max_concurrent_table_shards`: in [options]: must be at least 1"
+        );
+        for field in ["session_ttl", "ingest_interval"] {
+            assert_eq!(
+                err(&with(&format!("{field} = \"0s\""))),
+                format!("s.toml:18: field `{field}`: in [options]: must be longer than zero")
+            );
+        }
     }
 
     #[test]

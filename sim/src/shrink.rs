@@ -38,7 +38,9 @@ use crate::oracle::Violation;
 use crate::randomise::fault_ratios;
 use crate::rng::Ratio;
 use crate::run::{Outcome, RunOptions, run};
-use crate::scenario::{Action, Expect, NodeName, ReplaySpec, Scenario, Step, duration};
+use crate::scenario::{
+    Action, Expect, NodeName, OptionsSpec, ReplaySpec, Scenario, Step, duration,
+};
 use crate::trace::Keep;
 
 /// How big a scenario is, in the terms the shrinker reduces.
@@ -701,24 +703,20 @@ fn drop_quirks(s: &Scenario, _: &Violation) -> Vec<Scenario> {
 }
 
 fn default_options(s: &Scenario, _: &Violation) -> Vec<Scenario> {
-    let mut out = Vec::new();
-    let o = &s.options;
-    if o.max_concurrent_table_shards.is_some() {
-        let mut c = s.clone();
-        c.options.max_concurrent_table_shards = None;
-        out.push(c);
-    }
-    if o.max_concurrent_streams_per_table_shard.is_some() {
-        let mut c = s.clone();
-        c.options.max_concurrent_streams_per_table_shard = None;
-        out.push(c);
-    }
-    if o.session_ttl.is_some() {
-        let mut c = s.clone();
-        c.options.session_ttl = None;
-        out.push(c);
-    }
-    out
+    // Each clears one option the scenario sets (true if it was set).
+    let resets: [fn(&mut OptionsSpec) -> bool; 4] = [
+        |o| o.max_concurrent_table_shards.take().is_some(),
+        |o| o.max_concurrent_streams_per_table_shard.take().is_some(),
+        |o| o.session_ttl.take().is_some(),
+        |o| o.ingest_interval.take().is_some(),
+    ];
+    resets
+        .iter()
+        .filter_map(|reset| {
+            let mut c = s.clone();
+            reset(&mut c.options).then_some(c)
+        })
+        .collect()
 }
 
 fn lower_rates(s: &Scenario, _: &Violation) -> Vec<Scenario> {
@@ -802,5 +800,30 @@ mod tests {
             node: NodeName(NodeId(2)),
         };
         assert_eq!(map_nodes(&retry, &rename), None);
+    }
+
+    #[test]
+    fn each_option_set_is_tried_back_at_its_default_one_at_a_time() {
+        let path = std::path::Path::new("../scenarios/default.toml");
+        let mut s = Scenario::load(path).unwrap();
+        s.options.session_ttl = Some(Duration::from_secs(30));
+        s.options.ingest_interval = Some(Duration::from_secs(2));
+        let seen = Violation {
+            kind: crate::oracle::ViolationKind::DataLoss,
+            node: None,
+            shard: None,
+            at: Default::default(),
+            trace_index: None,
+            detail: String::new(),
+        };
+        let tried = default_options(&s, &seen);
+        let set = |c: &Scenario| (c.options.session_ttl, c.options.ingest_interval);
+        assert_eq!(
+            tried.iter().map(set).collect::<Vec<_>>(),
+            [
+                (None, Some(Duration::from_secs(2))),
+                (Some(Duration::from_secs(30)), None)
+            ]
+        );
     }
 }
