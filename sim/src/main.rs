@@ -18,6 +18,7 @@ use bootsim::trace::Keep;
 use clap::{Parser, Subcommand};
 
 mod commands;
+mod malloc;
 mod panics;
 
 /// Deterministic simulation testbed for shard bootstrap: runs the real
@@ -103,6 +104,7 @@ struct RunArgs {
 const EXIT_USAGE: u8 = 3;
 
 fn main() -> ExitCode {
+    malloc::keep_freed_memory();
     panics::install(panics::Panics::Reported);
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
