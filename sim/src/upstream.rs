@@ -52,7 +52,40 @@ impl Default for Workload {
 /// Every table shard's log. Cloning shares it.
 #[derive(Clone, Default)]
 pub struct Upstream {
-    logs: Rc<RefCell<BTreeMap<TableShardId, Vec<Record>>>>,
+    logs: Rc<RefCell<Logs>>,
+}
+
+/// The logs, each found by its table shard id or, for the producer that
+/// appends ~150k rows per run, by its position.
+#[derive(Default)]
+struct Logs {
+    position: BTreeMap<TableShardId, usize>,
+    logs: Vec<Vec<Record>>,
+}
+
+impl Logs {
+    fn get(&self, shard: &TableShardId) -> &[Record] {
+        self.position
+            .get(shard)
+            .map_or(&[], |&i| self.logs[i].as_slice())
+    }
+
+    /// The position of `shard`'s log, which is created empty if need be.
+    fn position(&mut self, shard: &TableShardId) -> usize {
+        let next = self.logs.len();
+        let i = *self.position.entry(shard.clone()).or_insert(next);
+        if i == next {
+            self.logs.push(Vec::new());
+        }
+        i
+    }
+
+    /// Append a row to the log at `position`, at its next offset.
+    fn append(&mut self, position: usize, day: Day, key: u32) {
+        let log = &mut self.logs[position];
+        let offset = Offset(log.len() as u64);
+        log.push(Record { offset, day, key });
+    }
 }
 
 impl Upstream {
@@ -71,7 +104,7 @@ impl Upstream {
         f: impl FnOnce(&[Record]) -> R,
     ) -> R {
         let logs = self.logs.borrow();
-        let log = logs.get(shard).map(Vec::as_slice).unwrap_or_default();
+        let log = logs.get(shard);
         let to = (to.0 as usize).min(log.len());
         let from = (from.0 as usize).min(to);
         f(&log[from..to])
@@ -79,19 +112,7 @@ impl Upstream {
 
     /// The next offset of a table shard's log.
     pub fn head(&self, shard: &TableShardId) -> Offset {
-        Offset(self.logs.borrow().get(shard).map_or(0, |l| l.len() as u64))
-    }
-
-    fn append(&self, shard: &TableShardId, day: Day, key: u32) {
-        let mut logs = self.logs.borrow_mut();
-        // Look up before inserting: the shard's log exists after its first
-        // row, and the id (with its table name) would be cloned for nothing.
-        let log = match logs.get_mut(shard) {
-            Some(log) => log,
-            None => logs.entry(shard.clone()).or_default(),
-        };
-        let offset = Offset(log.len() as u64);
-        log.push(Record { offset, day, key });
+        Offset(self.logs.borrow().get(shard).len() as u64)
     }
 
     /// Produce the workload forever, every 100 ms of virtual time.
@@ -106,24 +127,28 @@ impl Upstream {
         let this = self.clone();
         async move {
             const TICK: Duration = Duration::from_millis(100);
-            // Per table: its shards' ids (built once), and the rows owed
-            // carried over between ticks, in tenths.
-            let shard_ids: Vec<Vec<TableShardId>> = tables
-                .iter()
-                .map(|t| match t.kind {
-                    TableKind::Fact => (0..shards.max(1))
-                        .map(|s| TableShardId::new(t.name.clone(), ShardId(s)))
-                        .collect(),
-                    TableKind::Dimension => {
-                        vec![TableShardId::new(t.name.clone(), ShardId::DIMENSION)]
-                    }
-                })
-                .collect();
+            // Per table: the positions of its shards' logs (found once),
+            // and the rows owed carried over between ticks, in tenths.
+            let positions: Vec<Vec<usize>> = {
+                let mut logs = this.logs.borrow_mut();
+                tables
+                    .iter()
+                    .map(|t| match t.kind {
+                        TableKind::Fact => (0..shards.max(1))
+                            .map(|s| logs.position(&TableShardId::new(t.name.clone(), ShardId(s))))
+                            .collect(),
+                        TableKind::Dimension => vec![
+                            logs.position(&TableShardId::new(t.name.clone(), ShardId::DIMENSION)),
+                        ],
+                    })
+                    .collect()
+            };
             let mut carry = vec![0u64; tables.len()];
             loop {
                 executor::sleep(TICK).await;
                 let today = clock.now().day();
-                for ((t, ids), acc) in tables.iter().zip(&shard_ids).zip(&mut carry) {
+                let mut logs = this.logs.borrow_mut();
+                for ((t, at), acc) in tables.iter().zip(&positions).zip(&mut carry) {
                     let per_sec = match t.kind {
                         TableKind::Fact => workload.rows_per_second,
                         TableKind::Dimension => workload.upserts_per_second,
@@ -135,7 +160,7 @@ impl Upstream {
                     for _ in 0..n {
                         match t.kind {
                             TableKind::Fact => {
-                                let shard = rng.below(ids.len() as u64) as usize;
+                                let shard = rng.below(at.len() as u64) as usize;
                                 let day = if rng.chance(workload.late) {
                                     let late =
                                         rng.between(1, u64::from(workload.late_max_days.max(1)));
@@ -143,12 +168,12 @@ impl Upstream {
                                 } else {
                                     today
                                 };
-                                this.append(&ids[shard], day, 0);
+                                logs.append(at[shard], day, 0);
                             }
                             TableKind::Dimension => {
                                 let key =
                                     rng.below(u64::from(workload.dimension_keys.max(1))) as u32;
-                                this.append(&ids[0], today, key);
+                                logs.append(at[0], today, key);
                             }
                         }
                     }
