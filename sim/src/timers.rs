@@ -32,6 +32,9 @@ pub struct TimerQueue {
     /// Next unpopped entry of bucket 0.
     head: usize,
     buckets: [Vec<Timer>; 65],
+    /// Bit `i - 1` set iff bucket `i > 0` holds timers: the lowest
+    /// non-empty bucket is one instruction away, not a scan of 64.
+    occupied: u64,
     len: usize,
     /// With bucket 0 exhausted: the lowest non-empty bucket and its earliest
     /// time, as found by `peek` and not yet surfaced.
@@ -44,6 +47,7 @@ impl Default for TimerQueue {
             last: 0,
             head: 0,
             buckets: std::array::from_fn(|_| Vec::new()),
+            occupied: 0,
             len: 0,
             next: None,
         }
@@ -65,6 +69,7 @@ impl TimerQueue {
         let at = timer.at.as_nanos();
         let b = self.bucket(at);
         self.buckets[b].push(timer);
+        self.mark(b);
         self.len += 1;
         if let Some((i, min)) = self.next {
             if b < i {
@@ -72,6 +77,12 @@ impl TimerQueue {
             } else if b == i && at < min {
                 self.next = Some((i, at));
             }
+        }
+    }
+
+    fn mark(&mut self, bucket: usize) {
+        if bucket > 0 {
+            self.occupied |= 1 << (bucket - 1);
         }
     }
 
@@ -92,7 +103,10 @@ impl TimerQueue {
             return Some(VirtualTime::from_nanos(self.last));
         }
         if self.next.is_none() {
-            let i = 1 + self.buckets[1..].iter().position(|b| !b.is_empty())?;
+            if self.occupied == 0 {
+                return None;
+            }
+            let i = 1 + self.occupied.trailing_zeros() as usize;
             let min = self.buckets[i].iter().map(|t| t.at.as_nanos()).min()?;
             self.next = Some((i, min));
         }
@@ -109,9 +123,11 @@ impl TimerQueue {
         self.head = 0;
         self.last = min;
         let moved = std::mem::take(&mut self.buckets[i]);
+        self.occupied &= !(1 << (i - 1));
         for t in &moved {
             let b = self.bucket(t.at.as_nanos());
             self.buckets[b].push(*t);
+            self.mark(b);
         }
         // Keep the emptied bucket's allocation for later pushes.
         let mut moved = moved;
@@ -139,6 +155,7 @@ impl TimerQueue {
 
     pub fn clear(&mut self) {
         self.buckets.iter_mut().for_each(Vec::clear);
+        self.occupied = 0;
         self.head = 0;
         self.len = 0;
         self.next = None;
