@@ -98,6 +98,12 @@ pub enum DiskError {
     Corrupt,
 }
 
+/// The content of a file as a read returns it and a write hands it over:
+/// shared, not copied. Whole batch files are written once and then read by
+/// backfill, preload, peer copies and the oracle; a writer that changes a
+/// shared content copies it first (`Rc::make_mut`).
+pub type FileBytes = Rc<Vec<u8>>;
+
 /// A host's local files. Writes become durable only at [`WriteFile::sync`]:
 /// a crash loses (or tears) what was written since the last sync. Reads,
 /// writes and syncs can fail with I/O errors or a full disk; a stored file may
@@ -109,7 +115,7 @@ pub trait Disk {
         key: &FileKey,
         mode: OpenMode,
     ) -> impl Future<Output = Result<Self::File, DiskError>>;
-    fn read(&self, key: &FileKey) -> impl Future<Output = Result<Vec<u8>, DiskError>>;
+    fn read(&self, key: &FileKey) -> impl Future<Output = Result<FileBytes, DiskError>>;
     /// The files of one table shard, in name order (a directory listing).
     fn list(&self, shard: &TableShardId) -> Vec<FileKey>;
     fn delete(&self, key: &FileKey) -> impl Future<Output = Result<(), DiskError>>;
@@ -119,7 +125,8 @@ pub trait Disk {
 
 /// An open file being written.
 pub trait WriteFile {
-    fn write(&mut self, data: &[u8]) -> impl Future<Output = Result<(), DiskError>>;
+    /// Write `data` at the file's position (overwriting, then extending).
+    fn write(&mut self, data: FileBytes) -> impl Future<Output = Result<(), DiskError>>;
     fn sync(&mut self) -> impl Future<Output = Result<(), DiskError>>;
 }
 

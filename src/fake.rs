@@ -41,7 +41,7 @@ use futures::executor::{LocalPool, LocalSpawner};
 use futures::task::{ArcWake, LocalSpawnExt};
 
 use crate::env::{
-    ChunkStream, Cluster, ClusterError, Disk, DiskError, Env, Incoming, KeepAliveClient,
+    ChunkStream, Cluster, ClusterError, Disk, DiskError, Env, FileBytes, Incoming, KeepAliveClient,
     KeepAliveServer, MetaError, MetaStore, OpenMode, PeerClient, UpstreamError, UpstreamLog,
     WriteFile,
 };
@@ -603,10 +603,10 @@ impl Disk for FakeDisk {
         async move { result }
     }
 
-    fn read(&self, key: &FileKey) -> impl Future<Output = Result<Vec<u8>, DiskError>> {
+    fn read(&self, key: &FileKey) -> impl Future<Output = Result<FileBytes, DiskError>> {
         let result = self
             .fault(key)
-            .and_then(|()| self.get(key).ok_or(DiskError::NotFound));
+            .and_then(|()| self.get(key).map(FileBytes::new).ok_or(DiskError::NotFound));
         async move { result }
     }
 
@@ -655,14 +655,14 @@ pub(crate) struct FakeFile {
 }
 
 impl WriteFile for FakeFile {
-    fn write(&mut self, data: &[u8]) -> impl Future<Output = Result<(), DiskError>> {
+    fn write(&mut self, data: FileBytes) -> impl Future<Output = Result<(), DiskError>> {
         let result = self.disk.fault(&self.key).map(|()| {
             let mut inode = self.inode.borrow_mut();
             let end = self.pos + data.len();
             if inode.data.len() < end {
                 inode.data.resize(end, 0);
             }
-            inode.data[self.pos..end].copy_from_slice(data);
+            inode.data[self.pos..end].copy_from_slice(&data);
             self.pos = end;
         });
         async move { result }
@@ -1108,7 +1108,7 @@ mod tests {
 
     async fn write(env: &FakeEnv, mode: OpenMode, data: &[u8], sync: bool) {
         let mut f = env.disk().open(&key(), mode).await.expect("open");
-        f.write(data).await.expect("write");
+        f.write(data.to_vec().into()).await.expect("write");
         if sync {
             f.sync().await.expect("sync");
         }

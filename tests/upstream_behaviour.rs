@@ -148,7 +148,7 @@ fn put(
             let mut f = Disk::open(&disk, &key, OpenMode::Truncate)
                 .await
                 .expect("open");
-            f.write(&bytes).await.expect("write");
+            f.write(bytes.into()).await.expect("write");
             f.sync().await.expect("sync");
         }
         for write in meta {
@@ -396,13 +396,13 @@ fn fact_table_copied_from_peer_is_bootstrapped_with_identical_vector_parties() {
     assert!(!ts.needs_peer_copy(), "disk data is available");
     assert_eq!(ts.state(), BootstrapState::Bootstrapped);
     // Preloaded day: the peer's vector parties, byte for byte.
-    assert_eq!(ts.store().preloaded().get(&BatchId(TODAY)), Some(&fx.files));
+    assert_eq!(preloaded(&ts, TODAY), Some(fx.files.clone()));
     // Local metadata and files are the peer's.
     let local = disk(&sim, ORIGIN);
     assert_eq!(local.meta(&fx.id), fx.meta);
     for (column, bytes) in &fx.files {
         let key = fact_file(&fx.id, TODAY, fx.batch, column.0);
-        assert_eq!(local.contents(&key).as_ref(), Some(bytes), "{key:?}");
+        assert_eq!(local.contents(&key).as_deref(), Some(bytes), "{key:?}");
     }
     // Progress: finished, from the peer, every vector party copied.
     let details = ts.details();
@@ -519,7 +519,12 @@ fn dimension_table_copied_from_peer_is_bootstrapped_with_identical_snapshot() {
         .file_names()
         .into_iter()
         .filter(|k| matches!(k, FileKey::Snapshot { .. }))
-        .map(|k| (k.clone(), local.contents(&k).unwrap_or_default()))
+        .map(|k| {
+            (
+                k.clone(),
+                local.contents(&k).map(|b| b.to_vec()).unwrap_or_default(),
+            )
+        })
         .collect();
     let expected: BTreeMap<FileKey, Vec<u8>> = files
         .iter()
@@ -528,7 +533,13 @@ fn dimension_table_copied_from_peer_is_bootstrapped_with_identical_snapshot() {
     assert_eq!(copied, expected);
     // In memory: the live columns of batch -110, as the peer has them.
     files.remove(&DIMENSION_KEY_COLUMN);
-    assert_eq!(ts.store().preloaded().get(&BatchId(-110)), Some(&files));
+    assert_eq!(preloaded(&ts, -110), Some(files));
+}
+
+/// The vector parties of `batch` a table shard holds in memory.
+fn preloaded<E: Env>(ts: &TableShard<E>, batch: i32) -> Option<BTreeMap<ColumnId, Vec<u8>>> {
+    let parties = ts.store().preloaded().remove(&BatchId(batch))?;
+    Some(parties.into_iter().map(|(c, b)| (c, b.to_vec())).collect())
 }
 
 // ----------------------------------------------- peer data server (3-7) ---

@@ -16,7 +16,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use shardboot::env::{Disk, DiskError, MetaError, MetaStore, OpenMode, WriteFile};
+use shardboot::env::{Disk, DiskError, FileBytes, MetaError, MetaStore, OpenMode, WriteFile};
 use shardboot::model::{FileKey, MetaWrite, ShardMeta};
 use shardboot::types::{Offset, TableShardId};
 
@@ -27,7 +27,8 @@ use crate::rng::SimRng;
 /// A file's bytes and what of them survives a crash.
 #[derive(Debug, Default)]
 struct Inode {
-    data: Vec<u8>,
+    /// Shared with the reads that returned it; copied before a change.
+    data: FileBytes,
     durable: Durable,
     /// Silently corrupted since it was last written from the start.
     corrupt: bool,
@@ -78,16 +79,21 @@ impl Inode {
         }
     }
 
+    /// The content to change in place (copied first if a read shares it).
+    fn data_mut(&mut self) -> &mut Vec<u8> {
+        Rc::make_mut(&mut self.data)
+    }
+
     /// Empty the file (opened with truncation), moving rather than copying
     /// any synced content it held.
     fn truncate(&mut self) {
-        match self.durable {
-            Durable::Prefix(n) if n > 0 => {
-                let mut synced = std::mem::take(&mut self.data);
-                synced.truncate(n);
-                self.durable = Durable::Own(synced);
-            }
-            _ => self.data.clear(),
+        let old = std::mem::take(&mut self.data);
+        if let Durable::Prefix(n) = self.durable
+            && n > 0
+        {
+            let mut synced = Rc::unwrap_or_clone(old);
+            synced.truncate(n);
+            self.durable = Durable::Own(synced);
         }
         self.corrupt = false;
     }
@@ -97,8 +103,8 @@ impl Inode {
     fn revert(&mut self) -> bool {
         match std::mem::take(&mut self.durable) {
             Durable::Never => return false,
-            Durable::Prefix(n) => self.data.truncate(n),
-            Durable::Own(d) => self.data = d,
+            Durable::Prefix(n) => self.data_mut().truncate(n),
+            Durable::Own(d) => self.data = Rc::new(d),
         }
         self.sync();
         true
@@ -169,7 +175,7 @@ impl NodeDisk {
             if i.durable().is_none() && torn.is_empty() {
                 vanished.push(key.clone());
             } else {
-                i.data = torn;
+                i.data = Rc::new(torn);
                 i.sync();
             }
         }
@@ -187,7 +193,7 @@ impl NodeDisk {
             return false;
         };
         let mut i = inode.borrow_mut();
-        let Some(byte) = i.data.get_mut(at) else {
+        let Some(byte) = i.data_mut().get_mut(at) else {
             return false;
         };
         *byte ^= mask;
@@ -202,9 +208,9 @@ impl NodeDisk {
     }
 
     /// The current content of a file (what a read returns now).
-    pub fn contents(&self, key: &FileKey) -> Option<Vec<u8>> {
+    pub fn contents(&self, key: &FileKey) -> Option<FileBytes> {
         let files = self.files.borrow();
-        files.files.get(key).map(|i| i.borrow().data.clone())
+        files.files.get(key).map(|i| Rc::clone(&i.borrow().data))
     }
 
     /// Every file name on the disk, in order.
@@ -251,7 +257,7 @@ impl NodeDisk {
         match files.files.get(key) {
             Some(inode) => {
                 let mut i = inode.borrow_mut();
-                f(&mut i.data);
+                f(i.data_mut());
                 if i.durable().is_some() {
                     i.sync();
                 }
@@ -337,7 +343,7 @@ impl Disk for NodeDisk {
         })
     }
 
-    async fn read(&self, key: &FileKey) -> Result<Vec<u8>, DiskError> {
+    async fn read(&self, key: &FileKey) -> Result<FileBytes, DiskError> {
         yield_now().await;
         let data = self.contents(key).ok_or(DiskError::NotFound)?;
         if let Some(e) = self.faults.read_error(key) {
@@ -396,7 +402,7 @@ pub struct SimFile {
 }
 
 impl WriteFile for SimFile {
-    async fn write(&mut self, data: &[u8]) -> Result<(), DiskError> {
+    async fn write(&mut self, data: FileBytes) -> Result<(), DiskError> {
         if let Some(e) = self.faults.write_error(&self.key) {
             yield_now().await;
             return Err(e);
@@ -404,17 +410,25 @@ impl WriteFile for SimFile {
         {
             let mut inode = self.inode.borrow_mut();
             let end = self.pos + data.len();
-            // Overwrite what is there and append the rest; a hole (the
-            // file was truncated under this handle) reads as zeros.
-            if inode.data.len() < self.pos {
-                inode.data.resize(self.pos, 0);
+            if self.pos == 0 && inode.data.is_empty() {
+                // A whole new file (nothing of it is durable): share the
+                // writer's bytes instead of copying them.
+                inode.data = data;
+            } else {
+                // Overwrite what is there and append the rest; a hole (the
+                // file was truncated under this handle) reads as zeros.
+                let overlap = inode.data.len().min(end).saturating_sub(self.pos);
+                if overlap > 0 {
+                    inode.preserve_from(self.pos);
+                }
+                let pos = self.pos;
+                let bytes = inode.data_mut();
+                if bytes.len() < pos {
+                    bytes.resize(pos, 0);
+                }
+                bytes[pos..pos + overlap].copy_from_slice(&data[..overlap]);
+                bytes.extend_from_slice(&data[overlap..]);
             }
-            let overlap = inode.data.len().min(end).saturating_sub(self.pos);
-            if overlap > 0 {
-                inode.preserve_from(self.pos);
-            }
-            inode.data[self.pos..self.pos + overlap].copy_from_slice(&data[..overlap]);
-            inode.data.extend_from_slice(&data[overlap..]);
             self.pos = end;
         }
         yield_now().await;
@@ -478,10 +492,10 @@ mod tests {
         let mut ex = Executor::new(SimRng::new(1), Scheduler::Fifo);
         ex.spawn("setup", None, async move {
             let mut f = d.open(&key(1), OpenMode::Truncate).await.unwrap();
-            f.write(b"synced").await.unwrap();
+            f.write(b"synced".to_vec().into()).await.unwrap();
             f.sync().await.unwrap();
             let mut g = d.open(&key(2), OpenMode::Truncate).await.unwrap();
-            g.write(b"unsynced").await.unwrap();
+            g.write(b"unsynced".to_vec().into()).await.unwrap();
             let shard = TableShardId::new("t", ShardId(0));
             d.write(&shard, MetaWrite::CommitOffset(Offset(7)))
                 .await
@@ -509,12 +523,18 @@ mod tests {
         to.copy_from(&from);
         assert_eq!(to.file_names(), vec![key(1), key(2)]);
         to.crash();
-        assert_eq!(to.contents(&key(2)).as_deref(), Some(&b"unsynced"[..]));
+        assert_eq!(
+            to.contents(&key(2)).as_deref().map(Vec::as_slice),
+            Some(&b"unsynced"[..])
+        );
         let shard = TableShardId::new("t", ShardId(0));
         assert_eq!(to.meta(&shard), from.meta(&shard));
         // The copy is independent of its source.
         from.erase();
-        assert_eq!(to.contents(&key(1)).as_deref(), Some(&b"synced"[..]));
+        assert_eq!(
+            to.contents(&key(1)).as_deref().map(Vec::as_slice),
+            Some(&b"synced"[..])
+        );
     }
 
     /// Run `writes` (open mode, bytes written, sync after?) on file 1
@@ -526,7 +546,7 @@ mod tests {
         ex.spawn("writes", None, async move {
             for (mode, bytes, sync) in writes {
                 let mut f = d.open(&key(1), *mode).await.unwrap();
-                f.write(bytes).await.unwrap();
+                f.write(bytes.to_vec().into()).await.unwrap();
                 if *sync {
                     f.sync().await.unwrap();
                 }
@@ -534,7 +554,9 @@ mod tests {
         });
         ex.run(Limits::default());
         disk.crash();
-        disk.contents(&key(1)).unwrap_or_default()
+        disk.contents(&key(1))
+            .map(Rc::unwrap_or_clone)
+            .unwrap_or_default()
     }
 
     #[test]
@@ -544,9 +566,9 @@ mod tests {
         let mut ex = Executor::new(SimRng::new(1), Scheduler::Fifo);
         ex.spawn("writes", None, async move {
             let mut f = d.open(&key(1), OpenMode::Append).await.unwrap();
-            f.write(b"+abc").await.unwrap();
+            f.write(b"+abc".to_vec().into()).await.unwrap();
             let mut g = d.open(&key(3), OpenMode::Truncate).await.unwrap();
-            g.write(b"whole").await.unwrap();
+            g.write(b"whole".to_vec().into()).await.unwrap();
             g.sync().await.unwrap();
         });
         ex.run(Limits::default());
@@ -559,17 +581,31 @@ mod tests {
             .filter(|e| e.field("kind") == Some("torn_write"))
             .count();
         assert_eq!(torn, 2);
-        assert_eq!(disk.contents(&key(3)).as_deref(), Some(&b"whole"[..]));
+        assert_eq!(
+            disk.contents(&key(3)).as_deref().map(Vec::as_slice),
+            Some(&b"whole"[..])
+        );
         // A synced prefix survives whole; of the rest, a prefix.
-        let one = disk.contents(&key(1)).unwrap_or_default();
+        let one = disk
+            .contents(&key(1))
+            .map(Rc::unwrap_or_clone)
+            .unwrap_or_default();
         assert!(one.len() >= 6 && b"synced+abc".starts_with(&one), "{one:?}");
-        let two = disk.contents(&key(2)).unwrap_or_default();
+        let two = disk
+            .contents(&key(2))
+            .map(Rc::unwrap_or_clone)
+            .unwrap_or_default();
         assert!(b"unsynced".starts_with(&two), "{two:?}");
         // What the torn crash left is durable.
         let left = disk.file_names();
         disk.crash();
         assert_eq!(disk.file_names(), left);
-        assert_eq!(disk.contents(&key(1)).unwrap_or_default(), one);
+        assert_eq!(
+            disk.contents(&key(1))
+                .map(Rc::unwrap_or_clone)
+                .unwrap_or_default(),
+            one
+        );
     }
 
     #[test]

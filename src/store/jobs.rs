@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::env::{Disk, Env};
+use crate::env::{Disk, Env, FileBytes};
 use crate::model::{
     BatchMeta, Cutoff, FileKey, MetaWrite, ROW_BYTES, Record, SnapshotProgress,
     decode_vector_party, encode_vector_party,
@@ -230,13 +230,14 @@ impl<E: Env> ShardStore<E> {
                 .collect();
             let mut columns = BTreeMap::new();
             for column in self.schema.live_columns().map(|c| c.id) {
-                let bytes = encode_vector_party(&records, column);
+                let bytes = FileBytes::new(encode_vector_party(&records, column));
                 let key = self.snapshot_key(redo, batch, column);
-                self.write_file_atomic(&key, &bytes).await?;
+                self.write_file_atomic(&key, FileBytes::clone(&bytes))
+                    .await?;
                 columns.insert(column, bytes);
             }
             let key = self.snapshot_key(redo, batch, DIMENSION_KEY_COLUMN);
-            self.write_file_atomic(&key, &encode_key_party(chunk))
+            self.write_file_atomic(&key, encode_key_party(chunk).into())
                 .await?;
             parties.insert(batch, columns);
             last = (batch, u32::try_from(chunk.len()).unwrap_or(u32::MAX));
@@ -277,7 +278,7 @@ impl<E: Env> ShardStore<E> {
         rows: &[Record],
         version: Cutoff,
         seq: u32,
-    ) -> Result<(BatchMeta, BTreeMap<ColumnId, Vec<u8>>), StoreError> {
+    ) -> Result<(BatchMeta, BTreeMap<ColumnId, FileBytes>), StoreError> {
         let mut parties = BTreeMap::new();
         let mut size = 0;
         for column in self.schema.live_columns().map(|c| c.id) {
@@ -291,12 +292,14 @@ impl<E: Env> ShardStore<E> {
                     }
                     bytes
                 }
-                None => Vec::new(),
+                None => FileBytes::default(),
             };
             let new_pairs = rows.iter().map(|r| (r.offset, r.value(column)));
             let (bytes, len) = merge_pairs(&old_rows, new_pairs);
+            let bytes = FileBytes::new(bytes);
             let key = self.vector_party_key(batch, version, seq, column);
-            self.write_file_atomic(&key, &bytes).await?;
+            self.write_file_atomic(&key, FileBytes::clone(&bytes))
+                .await?;
             size = size.max(len);
             parties.insert(column, bytes);
         }
@@ -312,7 +315,7 @@ impl<E: Env> ShardStore<E> {
     /// copies of batches that are preloaded.
     async fn publish_batches(
         &self,
-        written: Vec<(BatchId, BatchMeta, BTreeMap<ColumnId, Vec<u8>>)>,
+        written: Vec<(BatchId, BatchMeta, BTreeMap<ColumnId, FileBytes>)>,
     ) -> Result<(), StoreError> {
         for (batch, meta, parties) in written {
             self.write_meta(MetaWrite::BatchVersion { batch, meta })

@@ -36,7 +36,9 @@ use futures::lock::Mutex;
 use rows::OffsetRows;
 use thiserror::Error;
 
-use crate::env::{Disk, DiskError, Env, MetaError, MetaStore, OpenMode, UpstreamError, WriteFile};
+use crate::env::{
+    Disk, DiskError, Env, FileBytes, MetaError, MetaStore, OpenMode, UpstreamError, WriteFile,
+};
 use crate::model::{Cutoff, FileKey, MetaWrite, RedoPosition, ShardMeta, TableSchema};
 use crate::types::{BatchId, ColumnId, Day, Offset, TableKind, TableShardId};
 
@@ -128,7 +130,7 @@ pub enum StoreError {
 }
 
 /// In-memory vector parties: batch → column → the file's bytes.
-pub type VectorParties = BTreeMap<BatchId, BTreeMap<ColumnId, Vec<u8>>>;
+pub type VectorParties = BTreeMap<BatchId, BTreeMap<ColumnId, FileBytes>>;
 
 /// Everything the store keeps in memory. Lost on restart.
 #[derive(Debug, Default)]
@@ -263,7 +265,7 @@ impl<E: Env> ShardStore<E> {
         self.schema.kind == TableKind::Fact
     }
 
-    async fn read_file(&self, key: &FileKey) -> Result<Vec<u8>, StoreError> {
+    async fn read_file(&self, key: &FileKey) -> Result<FileBytes, StoreError> {
         self.env
             .disk()
             .read(key)
@@ -275,7 +277,7 @@ impl<E: Env> ShardStore<E> {
     }
 
     /// Write `bytes` as `key` atomically: a staging file, synced, renamed.
-    async fn write_file_atomic(&self, key: &FileKey, bytes: &[u8]) -> Result<(), StoreError> {
+    async fn write_file_atomic(&self, key: &FileKey, bytes: FileBytes) -> Result<(), StoreError> {
         let staging = key.staging();
         let disk_err = |source| StoreError::Disk {
             key: staging.clone(),

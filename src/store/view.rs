@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::env::{Disk, DiskError, Env};
+use crate::env::{Disk, DiskError, Env, FileBytes};
 use crate::model::{FileKey, Record, decode_vector_party};
 use crate::types::{BatchId, ColumnId, Day, Offset};
 
@@ -63,7 +63,7 @@ impl<E: Env> ShardStore<E> {
     pub fn held_rows(
         &self,
         today: Day,
-        mut read: impl FnMut(&FileKey) -> Result<Vec<u8>, DiskError>,
+        mut read: impl FnMut(&FileKey) -> Result<FileBytes, DiskError>,
     ) -> HeldRows {
         let files = self.archived_files(today);
         let contents = files
@@ -105,7 +105,7 @@ impl<E: Env> ShardStore<E> {
     fn assemble(
         &self,
         today: Day,
-        contents: Vec<(BatchId, ColumnId, Result<Vec<u8>, DiskError>)>,
+        contents: Vec<(BatchId, ColumnId, Result<FileBytes, DiskError>)>,
     ) -> HeldRows {
         let mem = self.mem.borrow();
         let commit = mem.meta.commit_offset;

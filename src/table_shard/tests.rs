@@ -346,7 +346,7 @@ fn fact_table_bootstraps_from_a_peer_and_preloads_byte_identical_vector_parties(
     let memory = h.shard.store().preloaded();
     for c in 0..3 {
         assert_eq!(h.origin_file(&fact_file(c)), Some(peer_bytes(c)));
-        assert_eq!(memory[&BatchId(1)][&ColumnId(c)], peer_bytes(c));
+        assert_eq!(*memory[&BatchId(1)][&ColumnId(c)], peer_bytes(c));
     }
     let details = h.shard.details();
     assert_eq!(details.stage(), Stage::Finished);
@@ -394,7 +394,7 @@ fn dimension_table_bootstraps_from_a_peer_snapshot() {
             h.origin_file(&snapshot_file(ColumnId(c))),
             Some(bytes.clone())
         );
-        assert_eq!(memory[&DIM_BATCH][&ColumnId(c)], bytes);
+        assert_eq!(*memory[&DIM_BATCH][&ColumnId(c)], bytes);
     }
     // Keys from the snapshot, upserted by the replay of [10, 20).
     let held = h.world.run(h.shard.store().held_rows_from_disk());
@@ -740,7 +740,11 @@ fn q5_on_a_later_success_hides_a_vector_party_that_was_never_copied() {
     assert!(!h.shard.needs_peer_copy());
     assert_eq!(h.origin_file(&fact_file(0)), None);
     let held = h.shard.store().held_rows(Day(1), |k| {
-        h.origin().disk().get(k).ok_or(DiskError::NotFound)
+        h.origin()
+            .disk()
+            .get(k)
+            .map(Into::into)
+            .ok_or(DiskError::NotFound)
     });
     assert!(
         held.damaged

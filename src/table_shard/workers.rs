@@ -193,8 +193,11 @@ async fn copy_once<E: Env>(
         if ctx.aborted() {
             return Err(VectorPartyFailure::Aborted);
         }
-        file.write(&chunk).await.map_err(VectorPartyFailure::Disk)?;
-        bytes += chunk.len();
+        let len = chunk.len();
+        file.write(chunk.into())
+            .await
+            .map_err(VectorPartyFailure::Disk)?;
+        bytes += len;
         if fail_midway {
             return Err(VectorPartyFailure::Disk(DiskError::Io));
         }
