@@ -168,7 +168,6 @@ impl<E: Env> ShardStore<E> {
             };
             per_batch.entry(batch).or_default().push((column, rows));
         }
-        let mut all: Vec<Offset> = Vec::new();
         for (batch, columns) in per_batch {
             let first = columns.first().and_then(|(_, r)| r.as_ref());
             let union: Vec<Offset> = match first {
@@ -202,7 +201,6 @@ impl<E: Env> ShardStore<E> {
                 }
             }
             common.retain(|o| *o < commit);
-            all.extend_from_slice(&common);
             held.batches.insert(batch, common);
         }
         let mut live: Vec<Offset> = mem
@@ -213,10 +211,9 @@ impl<E: Env> ShardStore<E> {
             .map(|r| r.offset)
             .collect();
         sorted_set(&mut live);
-        all.extend_from_slice(&live);
-        sorted_set(&mut all);
+        let parts = held.batches.values().chain([&live]);
+        held.offsets = union_below(commit, parts.map(Vec::as_slice));
         held.live = live;
-        held.offsets = all;
         held.damaged.sort();
         held.damaged.dedup();
         held
@@ -233,10 +230,59 @@ fn synthetic_value(offset: Offset, column: ColumnId) -> u64 {
     .value(column)
 }
 
+/// The offsets of `parts`, all below `end`, ascending and without repeats.
+/// A replica's rows are dense below its commit offset, so marking them in
+/// a bitmap is cheaper than sorting their concatenation (the oracle
+/// assembles every replica at the end of every run); sparse ones are
+/// sorted.
+fn union_below<'a>(end: Offset, parts: impl Iterator<Item = &'a [Offset]> + Clone) -> Vec<Offset> {
+    let total: usize = parts.clone().map(<[Offset]>::len).sum();
+    if end.0 / 64 > total as u64 {
+        let mut all: Vec<Offset> = parts.flatten().copied().collect();
+        sorted_set(&mut all);
+        return all;
+    }
+    let mut bits = vec![0u64; end.0.div_ceil(64) as usize];
+    for o in parts.flatten() {
+        bits[(o.0 / 64) as usize] |= 1 << (o.0 % 64);
+    }
+    let mut all = Vec::with_capacity(total);
+    for (i, word) in bits.into_iter().enumerate() {
+        let mut w = word;
+        while w != 0 {
+            all.push(Offset(i as u64 * 64 + u64::from(w.trailing_zeros())));
+            w &= w - 1;
+        }
+    }
+    all
+}
+
 /// Sort `v` and drop repeats: a set as an ascending vector. A stable sort,
 /// because the inputs are a few ascending runs (one per batch), which it
 /// merges in linear time.
 fn sorted_set(v: &mut Vec<Offset>) {
     v.sort();
     v.dedup();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn offsets(v: &[u64]) -> Vec<Offset> {
+        v.iter().copied().map(Offset).collect()
+    }
+
+    #[test]
+    fn the_union_is_ascending_without_repeats_dense_or_sparse() {
+        let a = offsets(&[0, 3, 64, 65, 127]);
+        let b = offsets(&[3, 4, 63, 128]);
+        let want = offsets(&[0, 3, 4, 63, 64, 65, 127, 128]);
+        // Dense: a bitmap over [0, 129).
+        let parts = [a.as_slice(), b.as_slice()];
+        assert_eq!(union_below(Offset(129), parts.into_iter()), want);
+        // Sparse (the end is far above the rows): sorted instead.
+        assert_eq!(union_below(Offset(1 << 20), parts.into_iter()), want);
+        assert!(union_below(Offset(0), std::iter::empty()).is_empty());
+    }
 }
