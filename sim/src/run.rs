@@ -401,16 +401,18 @@ impl<'a> Run<'a> {
         for (shard, replicas) in &view.placement.shards {
             for table in &self.fact_tables {
                 let id = TableShardId::new(table, *shard);
-                let holders = replicas
-                    .iter()
-                    .filter(|(_, s)| matches!(s, ShardState::Available | ShardState::Leaving))
-                    .filter(|(n, _)| world.hosts[n].disk.commit_offset(&id).0 > 0)
-                    .count();
-                if holders > 0 {
-                    self.held_data.borrow_mut().insert(id);
+                let held = replicas.iter().any(|(n, s)| {
+                    matches!(s, ShardState::Available | ShardState::Leaving)
+                        && world.hosts[n].disk.commit_offset(&id).0 > 0
+                });
+                let seen = self.held_data.borrow().contains(&id);
+                if held {
+                    if !seen {
+                        self.held_data.borrow_mut().insert(id);
+                    }
                     continue;
                 }
-                if self.held_data.borrow().contains(&id) {
+                if seen {
                     tracing::warn!(target: "sim::oracle", violation = "no-replica-holds-data",
                         table = %id.table, shard = %id.shard,
                         detail = "no Available or Leaving replica has any of its rows on disk",
