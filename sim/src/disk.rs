@@ -24,6 +24,9 @@ use crate::executor::yield_now;
 use crate::faults::DiskFaults;
 use crate::rng::SimRng;
 
+/// The unit by which a file's buffer grows.
+const PAGE: usize = 4096;
+
 /// A file's bytes and what of them survives a crash.
 #[derive(Debug, Default)]
 struct Inode {
@@ -427,7 +430,14 @@ impl WriteFile for SimFile {
                     bytes.resize(pos, 0);
                 }
                 bytes[pos..pos + overlap].copy_from_slice(&data[..overlap]);
-                bytes.extend_from_slice(&data[overlap..]);
+                // Grow by whole pages, as a file system allocates blocks: a
+                // redo log appended a few hundred bytes at a time is not
+                // reallocated on every other append.
+                let rest = &data[overlap..];
+                if bytes.capacity() - bytes.len() < rest.len() {
+                    bytes.reserve(rest.len().next_multiple_of(PAGE).max(bytes.len()));
+                }
+                bytes.extend_from_slice(rest);
             }
             self.pos = end;
         }
