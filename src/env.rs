@@ -98,10 +98,11 @@ pub enum DiskError {
     Corrupt,
 }
 
-/// The content of a file as a read returns it and a write hands it over:
-/// shared, not copied. Whole batch files are written once and then read by
-/// backfill, preload, peer copies and the oracle; a writer that changes a
-/// shared content copies it first (`Rc::make_mut`).
+/// The content of a file as a read returns it (and as
+/// [`WriteFile::write_shared`] hands it over): shared, not copied. Whole
+/// batch files are written once and then read by backfill, preload, peer
+/// copies and the oracle; a writer that changes a shared content copies it
+/// first (`Rc::make_mut`).
 pub type FileBytes = Rc<Vec<u8>>;
 
 /// A host's local files. Writes become durable only at [`WriteFile::sync`]:
@@ -126,7 +127,12 @@ pub trait Disk {
 /// An open file being written.
 pub trait WriteFile {
     /// Write `data` at the file's position (overwriting, then extending).
-    fn write(&mut self, data: FileBytes) -> impl Future<Output = Result<(), DiskError>>;
+    fn write(&mut self, data: &[u8]) -> impl Future<Output = Result<(), DiskError>>;
+    /// [`WriteFile::write`] of bytes the caller keeps as well (a batch file
+    /// that also stays in memory): a disk may share them instead of copying.
+    fn write_shared(&mut self, data: FileBytes) -> impl Future<Output = Result<(), DiskError>> {
+        async move { self.write(&data).await }
+    }
     fn sync(&mut self) -> impl Future<Output = Result<(), DiskError>>;
 }
 

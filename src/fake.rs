@@ -655,14 +655,14 @@ pub(crate) struct FakeFile {
 }
 
 impl WriteFile for FakeFile {
-    fn write(&mut self, data: FileBytes) -> impl Future<Output = Result<(), DiskError>> {
+    fn write(&mut self, data: &[u8]) -> impl Future<Output = Result<(), DiskError>> {
         let result = self.disk.fault(&self.key).map(|()| {
             let mut inode = self.inode.borrow_mut();
             let end = self.pos + data.len();
             if inode.data.len() < end {
                 inode.data.resize(end, 0);
             }
-            inode.data[self.pos..end].copy_from_slice(&data);
+            inode.data[self.pos..end].copy_from_slice(data);
             self.pos = end;
         });
         async move { result }
@@ -1108,7 +1108,7 @@ mod tests {
 
     async fn write(env: &FakeEnv, mode: OpenMode, data: &[u8], sync: bool) {
         let mut f = env.disk().open(&key(), mode).await.expect("open");
-        f.write(data.to_vec().into()).await.expect("write");
+        f.write(data).await.expect("write");
         if sync {
             f.sync().await.expect("sync");
         }

@@ -148,7 +148,7 @@ fn put(
             let mut f = Disk::open(&disk, &key, OpenMode::Truncate)
                 .await
                 .expect("open");
-            f.write(bytes.into()).await.expect("write");
+            f.write(&bytes).await.expect("write");
             f.sync().await.expect("sync");
         }
         for write in meta {

@@ -404,8 +404,11 @@ pub struct SimFile {
     faults: DiskFaults,
 }
 
-impl WriteFile for SimFile {
-    async fn write(&mut self, data: FileBytes) -> Result<(), DiskError> {
+impl SimFile {
+    /// Write `data` at the position (overwriting, then extending); a whole
+    /// new file (nothing of it durable) keeps `shared`, the same bytes,
+    /// instead of a copy.
+    async fn put(&mut self, data: &[u8], shared: Option<&FileBytes>) -> Result<(), DiskError> {
         if let Some(e) = self.faults.write_error(&self.key) {
             yield_now().await;
             return Err(e);
@@ -413,36 +416,48 @@ impl WriteFile for SimFile {
         {
             let mut inode = self.inode.borrow_mut();
             let end = self.pos + data.len();
-            if self.pos == 0 && inode.data.is_empty() {
-                // A whole new file (nothing of it is durable): share the
-                // writer's bytes instead of copying them.
-                inode.data = data;
-            } else {
-                // Overwrite what is there and append the rest; a hole (the
-                // file was truncated under this handle) reads as zeros.
-                let overlap = inode.data.len().min(end).saturating_sub(self.pos);
-                if overlap > 0 {
-                    inode.preserve_from(self.pos);
+            match shared {
+                Some(bytes) if self.pos == 0 && inode.data.is_empty() => {
+                    inode.data = Rc::clone(bytes);
                 }
-                let pos = self.pos;
-                let bytes = inode.data_mut();
-                if bytes.len() < pos {
-                    bytes.resize(pos, 0);
+                _ => {
+                    // Overwrite what is there and append the rest; a hole
+                    // (the file was truncated under this handle) reads as
+                    // zeros.
+                    let overlap = inode.data.len().min(end).saturating_sub(self.pos);
+                    if overlap > 0 {
+                        inode.preserve_from(self.pos);
+                    }
+                    let pos = self.pos;
+                    let bytes = inode.data_mut();
+                    if bytes.len() < pos {
+                        bytes.resize(pos, 0);
+                    }
+                    bytes[pos..pos + overlap].copy_from_slice(&data[..overlap]);
+                    // Grow by whole pages, as a file system allocates
+                    // blocks: a redo log appended a few hundred bytes at a
+                    // time is not reallocated on every other append.
+                    let rest = &data[overlap..];
+                    if bytes.capacity() - bytes.len() < rest.len() {
+                        bytes.reserve(rest.len().next_multiple_of(PAGE).max(bytes.len()));
+                    }
+                    bytes.extend_from_slice(rest);
                 }
-                bytes[pos..pos + overlap].copy_from_slice(&data[..overlap]);
-                // Grow by whole pages, as a file system allocates blocks: a
-                // redo log appended a few hundred bytes at a time is not
-                // reallocated on every other append.
-                let rest = &data[overlap..];
-                if bytes.capacity() - bytes.len() < rest.len() {
-                    bytes.reserve(rest.len().next_multiple_of(PAGE).max(bytes.len()));
-                }
-                bytes.extend_from_slice(rest);
             }
             self.pos = end;
         }
         yield_now().await;
         Ok(())
+    }
+}
+
+impl WriteFile for SimFile {
+    async fn write(&mut self, data: &[u8]) -> Result<(), DiskError> {
+        self.put(data, None).await
+    }
+
+    async fn write_shared(&mut self, data: FileBytes) -> Result<(), DiskError> {
+        self.put(&data, Some(&data)).await
     }
 
     async fn sync(&mut self) -> Result<(), DiskError> {
@@ -502,10 +517,10 @@ mod tests {
         let mut ex = Executor::new(SimRng::new(1), Scheduler::Fifo);
         ex.spawn("setup", None, async move {
             let mut f = d.open(&key(1), OpenMode::Truncate).await.unwrap();
-            f.write(b"synced".to_vec().into()).await.unwrap();
+            f.write(b"synced").await.unwrap();
             f.sync().await.unwrap();
             let mut g = d.open(&key(2), OpenMode::Truncate).await.unwrap();
-            g.write(b"unsynced".to_vec().into()).await.unwrap();
+            g.write(b"unsynced").await.unwrap();
             let shard = TableShardId::new("t", ShardId(0));
             d.write(&shard, MetaWrite::CommitOffset(Offset(7)))
                 .await
@@ -513,6 +528,36 @@ mod tests {
         });
         ex.run(Limits::default());
         disk
+    }
+
+    /// A whole new file written from shared bytes keeps them (no copy), a
+    /// shared write into a file that has content copies, and a change to a
+    /// shared file leaves the writer's bytes alone.
+    #[test]
+    fn shared_bytes_are_kept_by_a_new_file_and_copied_before_a_change() {
+        let d = disk();
+        let mine = FileBytes::new(b"batch".to_vec());
+        let (d2, shared) = (d.clone(), mine.clone());
+        let mut ex = Executor::new(SimRng::new(1), Scheduler::Fifo);
+        ex.spawn("writer", None, async move {
+            let mut f = d2.open(&key(3), OpenMode::Truncate).await.unwrap();
+            f.write_shared(FileBytes::clone(&shared)).await.unwrap();
+            let mut g = d2.open(&key(1), OpenMode::Append).await.unwrap();
+            g.write_shared(shared).await.unwrap();
+        });
+        ex.run(Limits::default());
+        let new = d.contents(&key(3)).unwrap();
+        assert!(Rc::ptr_eq(&new, &mine), "a whole new file shares the bytes");
+        let appended = d.contents(&key(1)).unwrap();
+        assert_eq!(appended.as_slice(), b"syncedbatch");
+        assert!(!Rc::ptr_eq(&appended, &mine));
+        assert!(d.corrupt(&key(3), 0, 0xff));
+        assert_eq!(
+            mine.as_slice(),
+            b"batch",
+            "the writer's bytes are not changed"
+        );
+        assert_eq!(d.contents(&key(3)).unwrap()[0], b'b' ^ 0xff);
     }
 
     #[test]
@@ -556,7 +601,7 @@ mod tests {
         ex.spawn("writes", None, async move {
             for (mode, bytes, sync) in writes {
                 let mut f = d.open(&key(1), *mode).await.unwrap();
-                f.write(bytes.to_vec().into()).await.unwrap();
+                f.write(bytes).await.unwrap();
                 if *sync {
                     f.sync().await.unwrap();
                 }
@@ -576,9 +621,9 @@ mod tests {
         let mut ex = Executor::new(SimRng::new(1), Scheduler::Fifo);
         ex.spawn("writes", None, async move {
             let mut f = d.open(&key(1), OpenMode::Append).await.unwrap();
-            f.write(b"+abc".to_vec().into()).await.unwrap();
+            f.write(b"+abc").await.unwrap();
             let mut g = d.open(&key(3), OpenMode::Truncate).await.unwrap();
-            g.write(b"whole".to_vec().into()).await.unwrap();
+            g.write(b"whole").await.unwrap();
             g.sync().await.unwrap();
         });
         ex.run(Limits::default());

@@ -367,9 +367,9 @@ mod tests {
         };
         futures::executor::block_on(async {
             let mut file = disk.open(&key, OpenMode::Truncate).await.unwrap();
-            file.write(vec![1; 100].into()).await.unwrap();
+            file.write(&[1; 100]).await.unwrap();
             file.sync().await.unwrap();
-            file.write(vec![2; 100].into()).await.unwrap();
+            file.write(&[2; 100]).await.unwrap();
         });
         let ((), trace) = crate::trace::record(crate::trace::Keep::All, || f.crash_disk(&disk));
         let torn: Vec<_> = trace

@@ -173,7 +173,7 @@ impl<E: Env> ShardStore<E> {
             let mut bytes = Vec::new();
             encode_redo(chunk, &mut bytes);
             let mut f = self.env.disk().open(&key, mode).await.map_err(disk_err)?;
-            f.write(bytes.into()).await.map_err(disk_err)?;
+            f.write(&bytes).await.map_err(disk_err)?;
             f.sync().await.map_err(disk_err)?;
             self.mem.borrow_mut().redo = Some(RedoCursor {
                 file,

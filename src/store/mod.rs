@@ -289,7 +289,7 @@ impl<E: Env> ShardStore<E> {
             .open(&staging, OpenMode::Truncate)
             .await
             .map_err(disk_err)?;
-        file.write(bytes).await.map_err(disk_err)?;
+        file.write_shared(bytes).await.map_err(disk_err)?;
         file.sync().await.map_err(disk_err)?;
         self.env
             .disk()

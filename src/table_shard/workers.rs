@@ -193,11 +193,8 @@ async fn copy_once<E: Env>(
         if ctx.aborted() {
             return Err(VectorPartyFailure::Aborted);
         }
-        let len = chunk.len();
-        file.write(chunk.into())
-            .await
-            .map_err(VectorPartyFailure::Disk)?;
-        bytes += len;
+        file.write(&chunk).await.map_err(VectorPartyFailure::Disk)?;
+        bytes += chunk.len();
         if fail_midway {
             return Err(VectorPartyFailure::Disk(DiskError::Io));
         }
