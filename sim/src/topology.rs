@@ -165,7 +165,7 @@ impl PlacementService {
                 let target = least_loaded_without(p, shard, &[node])
                     .ok_or(TransitionError::NoRoom { shard })?;
                 let replicas = p.shards.entry(shard).or_default();
-                replicas.insert(node, ShardState::Leaving);
+                leave(replicas, node);
                 replicas.insert(target, ShardState::Initializing);
             }
             Ok(())
@@ -183,7 +183,7 @@ impl PlacementService {
             }
             for replicas in p.shards.values_mut() {
                 if replicas.contains_key(&old) {
-                    replicas.insert(old, ShardState::Leaving);
+                    leave(replicas, old);
                     replicas.insert(new, ShardState::Initializing);
                 }
             }
@@ -260,6 +260,21 @@ impl PlacementService {
             .shards
             .values()
             .all(|r| r.values().all(|s| *s == ShardState::Available))
+    }
+}
+
+/// Take `node`'s replica of a shard out of service. One that holds data
+/// becomes `Leaving` and stays a copy source until its replacement is
+/// `Available`. An `Initializing` one holds none (its copy may be half
+/// done), so it is dropped at once, as M3's placement returns an
+/// initializing shard to its source: made `Leaving`, it would be offered
+/// as a source while its own bootstrap purges the files a copy from it is
+/// reading.
+fn leave(replicas: &mut BTreeMap<NodeId, ShardState>, node: NodeId) {
+    if replicas.get(&node) == Some(&ShardState::Initializing) {
+        replicas.remove(&node);
+    } else {
+        replicas.insert(node, ShardState::Leaving);
     }
 }
 
@@ -350,6 +365,30 @@ mod tests {
         let p = s.view().placement.clone();
         assert_eq!(p.shards_of(NodeId(3)).len(), 8 / 3);
         assert!(p.shards.values().all(|r| r.len() <= 3));
+    }
+
+    /// A replica still `Initializing` holds no complete data: removing or
+    /// replacing its host drops it instead of making it a `Leaving` source
+    /// (a copy from it would read files its own bootstrap purges).
+    #[test]
+    fn an_initializing_replica_is_dropped_not_left_when_its_host_goes() {
+        let s = service(3, 2, 2);
+        s.replace_node(NodeId(1), NodeId(4)).unwrap();
+        s.replace_node(NodeId(4), NodeId(5)).unwrap();
+        assert_eq!(render(&s.view().placement), "0:n1=L,n2=A,n5=I 1:n2=A,n3=A");
+        s.remove_node(NodeId(5)).unwrap();
+        let p = s.view().placement.clone();
+        assert!(!p.contains_host(NodeId(5)));
+        assert_eq!(p.state(ShardId(0), NodeId(1)), Some(ShardState::Leaving));
+        assert_eq!(
+            p.shards[&ShardId(0)]
+                .values()
+                .filter(|st| **st == ShardState::Initializing)
+                .count(),
+            1,
+            "a new replica elsewhere: {}",
+            render(&p)
+        );
     }
 
     #[test]
