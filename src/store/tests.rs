@@ -108,6 +108,18 @@ impl Fixture {
         self.run(async |s| s.ingest(100).await).expect("ingest");
     }
 
+    /// The rows the store holds on `today`, its files read from the disk
+    /// as they are now.
+    fn held(&self, today: Day) -> HeldRows {
+        self.store.held_rows(today, |k| {
+            self.env
+                .disk()
+                .get(k)
+                .map(FileBytes::new)
+                .ok_or(DiskError::NotFound)
+        })
+    }
+
     fn set_day(&self, day: i32) {
         self.world
             .net()
@@ -175,13 +187,7 @@ fn ingestion_syncs_the_redo_log_before_advancing_the_commit_offset() {
     assert_eq!(f.env.disk().durable(&first).map(|b| b.len()), Some(4 * 16));
     assert_eq!(f.meta_writes(), vec![MetaWrite::CommitOffset(Offset(6))]);
     assert_eq!(f.store.commit_offset(), Offset(6));
-    let held = f.store.held_rows(Day(5), |k| {
-        f.env
-            .disk()
-            .get(k)
-            .map(FileBytes::new)
-            .ok_or(DiskError::NotFound)
-    });
+    let held = f.held(Day(5));
     assert_eq!(held.live, (0..6).map(Offset).collect::<Vec<_>>());
     // At the head of the log nothing more is ingested.
     assert_eq!(f.run(async |s| s.ingest(100).await), Ok(0));
@@ -258,13 +264,7 @@ fn archiving_moves_old_live_rows_into_one_batch_per_day_at_the_new_cutoff() {
     assert!(matches!(writes[2], MetaWrite::BatchVersion { .. }));
     assert_eq!(writes[3], MetaWrite::ArchivingCutoff(cutoff_of(3)));
     assert_eq!(writes[4], MetaWrite::CheckpointOffset(Offset(2)));
-    let held = f.store.held_rows(Day(3), |k| {
-        f.env
-            .disk()
-            .get(k)
-            .map(FileBytes::new)
-            .ok_or(DiskError::NotFound)
-    });
+    let held = f.held(Day(3));
     assert_eq!(held.offsets, (0..5).map(Offset).collect::<Vec<_>>());
     assert_eq!(held.live, vec![Offset(2), Offset(4)]);
     assert!(held.damaged.is_empty());
@@ -342,13 +342,7 @@ fn backfill_merges_late_rows_into_their_batch_as_the_next_sequence() {
             (BatchId(1), cutoff_of(2), 1, ColumnId(1)),
         ]
     );
-    let held = f.store.held_rows(Day(2), |k| {
-        f.env
-            .disk()
-            .get(k)
-            .map(FileBytes::new)
-            .ok_or(DiskError::NotFound)
-    });
+    let held = f.held(Day(2));
     assert_eq!(held.batches.get(&BatchId(1)).map(Vec::len), Some(7));
     assert_eq!(held.offsets, (0..8).map(Offset).collect::<Vec<_>>());
     let writes = f.meta_writes();
@@ -541,13 +535,7 @@ fn restart_recovers_live_and_late_rows_from_the_local_redo_log() {
     let n = f.run(async |s| s.recover(false).await).expect("recover");
     // Checkpoint 6: offsets 6 (late, day 1) and 7 (live, day 2).
     assert_eq!(n, 2);
-    let held = f.store.held_rows(Day(2), |k| {
-        f.env
-            .disk()
-            .get(k)
-            .map(FileBytes::new)
-            .ok_or(DiskError::NotFound)
-    });
+    let held = f.held(Day(2));
     assert_eq!(held.offsets, (0..8).map(Offset).collect::<Vec<_>>());
     assert_eq!(held.live, vec![Offset(6), Offset(7)]);
     // Ingestion resumes at the commit offset in a fresh redo file.
@@ -573,13 +561,7 @@ fn recovery_after_a_peer_copy_replays_the_upstream_log_into_the_local_redo_log()
     f.run(async |s| s.load_metadata().await).expect("load");
     assert_eq!(f.run(async |s| s.recover(true).await), Ok(2));
     assert_eq!(f.redo_files(), vec![2]);
-    let held = f.store.held_rows(Day(3), |k| {
-        f.env
-            .disk()
-            .get(k)
-            .map(FileBytes::new)
-            .ok_or(DiskError::NotFound)
-    });
+    let held = f.held(Day(3));
     assert_eq!(held.live, vec![Offset(2), Offset(3)]);
     // A log that ends before the commit offset fails the recovery.
     f.env.metastore().set(
@@ -704,13 +686,7 @@ fn held_rows_keeps_only_the_rows_every_column_of_a_batch_holds() {
         seq: 0,
         column: ColumnId(c),
     };
-    let whole = f.store.held_rows(Day(2), |k| {
-        f.env
-            .disk()
-            .get(k)
-            .map(FileBytes::new)
-            .ok_or(DiskError::NotFound)
-    });
+    let whole = f.held(Day(2));
     assert_eq!(whole.offsets, (0..6).map(Offset).collect::<Vec<_>>());
     assert!(whole.damaged.is_empty());
     // Column 0 lost the row of offset 3 (the fourth, ROW_BYTES each).
@@ -740,13 +716,7 @@ fn held_rows_keeps_only_the_rows_every_column_of_a_batch_holds() {
 fn held_rows_are_the_rows_within_retention_below_the_commit_offset() {
     let mut f = fixture(fact_id(), schema(TableKind::Fact, 2, 0), 10);
     f.ingest(fact_id(), [rec(0, 10, 0), rec(1, 5, 0), rec(2, 9, 0)]);
-    let held = f.store.held_rows(Day(10), |k| {
-        f.env
-            .disk()
-            .get(k)
-            .map(FileBytes::new)
-            .ok_or(DiskError::NotFound)
-    });
+    let held = f.held(Day(10));
     assert_eq!(held.commit_offset, Offset(3));
     // Day 5 is beyond the two days kept on day 10.
     assert_eq!(held.offsets, vec![Offset(0), Offset(2)]);
