@@ -283,6 +283,7 @@ mod tests {
             (vec![1, 2, 5], vec![1, 2, 5]),
             (vec![1, 2, 2, 5], vec![1, 2, 5]),
             (vec![5, 1, 2, 1], vec![1, 2, 5]),
+            (vec![3, 3], vec![3]),
             (vec![], vec![]),
         ] {
             let mut v = offsets(&input);
