@@ -543,7 +543,11 @@ mod tests {
             let mut f = d2.open(&key(3), OpenMode::Truncate).await.unwrap();
             f.write_shared(FileBytes::clone(&shared)).await.unwrap();
             let mut g = d2.open(&key(1), OpenMode::Append).await.unwrap();
-            g.write_shared(shared).await.unwrap();
+            g.write_shared(FileBytes::clone(&shared)).await.unwrap();
+            // At the start of a file that has content: written over, the
+            // rest kept.
+            let mut h = d2.open(&key(2), OpenMode::Overwrite).await.unwrap();
+            h.write_shared(shared).await.unwrap();
         });
         ex.run(Limits::default());
         let new = d.contents(&key(3)).unwrap();
@@ -551,6 +555,8 @@ mod tests {
         let appended = d.contents(&key(1)).unwrap();
         assert_eq!(appended.as_slice(), b"syncedbatch");
         assert!(!Rc::ptr_eq(&appended, &mine));
+        let over = d.contents(&key(2)).unwrap();
+        assert_eq!(over.as_slice(), b"batchced");
         assert!(d.corrupt(&key(3), 0, 0xff));
         assert_eq!(
             mine.as_slice(),
