@@ -24,7 +24,7 @@ use crate::executor::yield_now;
 use crate::faults::DiskFaults;
 use crate::rng::SimRng;
 
-/// The unit by which a file's buffer grows.
+/// The least a file's buffer grows by when it must grow (rounded up to it).
 const PAGE: usize = 4096;
 
 /// A file's bytes and what of them survives a crash.
@@ -434,9 +434,10 @@ impl SimFile {
                         bytes.resize(pos, 0);
                     }
                     bytes[pos..pos + overlap].copy_from_slice(&data[..overlap]);
-                    // Grow by whole pages, as a file system allocates
-                    // blocks: a redo log appended a few hundred bytes at a
-                    // time is not reallocated on every other append.
+                    // Grow by whole pages (at least doubling a large
+                    // file), as a file system allocates blocks: a redo log
+                    // appended a few hundred bytes at a time is not
+                    // reallocated on every other append.
                     let rest = &data[overlap..];
                     if bytes.capacity() - bytes.len() < rest.len() {
                         bytes.reserve(rest.len().next_multiple_of(PAGE).max(bytes.len()));
