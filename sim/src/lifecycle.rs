@@ -19,7 +19,9 @@
 //!   peers see it slow, not down.
 //! - **restart_empty** / **restart_with_disk_of**: the process dies (if it
 //!   runs), the disk is erased or replaced by a copy of another host's disk
-//!   as it reads now, and a fresh process starts at once.
+//!   as it reads now, and a fresh process starts at once. Drawn at random,
+//!   it is refused when the host holds the only serving copy of some table
+//!   shard's data ([`atlas::disk_loss_allowed`]); a scripted step is not.
 //!
 //! Trace: every fault injected is `sim::fault` `fault_injected` (`kind`
 //! `crash`, `pause`, `restart_empty` or `restart_with_disk_of`, `node`,
@@ -47,7 +49,7 @@ use shardboot::table_shard::BootstrapState;
 use shardboot::types::NodeId;
 
 use crate::executor::{self, sleep};
-use crate::faults::NodeFaults;
+use crate::faults::{NodeFaults, atlas};
 use crate::rng::{Ratio, SimRng};
 use crate::sim::Nodes;
 use crate::world::WorldRef;
@@ -388,6 +390,20 @@ impl Lifecycle {
         if self.down_count() >= c.max_down as usize {
             self.refuse(kind.name(), node, "max_down hosts are already down");
             return;
+        }
+        if matches!(
+            kind,
+            RandomKind::RestartEmpty | RandomKind::RestartWithDiskOf
+        ) {
+            let world = &self.inner.world;
+            let verdict = atlas::disk_loss_allowed(&world.placement.view(), node, |n, id| {
+                world.hosts[&n].disk.commit_offset(id).0 > 0
+            });
+            if let Err(r) = verdict {
+                tracing::info!(target: "sim::fault", kind = kind.name(), node = %node,
+                    reason = %r, "fault_refused");
+                return;
+            }
         }
         match kind {
             RandomKind::Crash => {

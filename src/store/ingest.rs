@@ -55,21 +55,27 @@ impl<E: Env> ShardStore<E> {
     /// memory. A shard that was just copied from a peer has no local redo log
     /// for them, so `from_upstream` replays them from the upstream log and
     /// appends them to the local redo log (so a later restart can recover
-    /// locally). Returns the number of records replayed.
+    /// locally); so does a local log that lacks some of them. Returns the
+    /// number of records replayed.
     pub async fn recover(&self, from_upstream: bool) -> Result<usize, StoreError> {
         let _guard = self.work.lock().await;
         let (checkpoint, commit) = {
             let mem = self.mem.borrow();
             (mem.meta.checkpoint_offset, mem.meta.commit_offset)
         };
-        let replayed = if from_upstream {
-            self.replay_upstream(checkpoint, commit).await?
-        } else {
-            let replayed = self.replay_local(checkpoint, commit).await?;
-            if replayed > 0 {
-                Probe::RecoveryReplayedRedoLog.hit();
+        let local = match from_upstream {
+            true => None,
+            false => self.replay_local(checkpoint, commit).await?,
+        };
+        let from_upstream = local.is_none();
+        let replayed = match local {
+            Some(replayed) => {
+                if replayed > 0 {
+                    Probe::RecoveryReplayedRedoLog.hit();
+                }
+                replayed
             }
-            replayed
+            None => self.replay_upstream(checkpoint, commit).await?,
         };
         tracing::info!(
             table = %self.id.table,
@@ -111,7 +117,13 @@ impl<E: Env> ShardStore<E> {
         Ok(replayed)
     }
 
-    async fn replay_local(&self, checkpoint: Offset, commit: Offset) -> Result<usize, StoreError> {
+    /// Replay `[checkpoint, commit)` from the local redo log; `None` when
+    /// the log lacks some of those records.
+    async fn replay_local(
+        &self,
+        checkpoint: Offset,
+        commit: Offset,
+    ) -> Result<Option<usize>, StoreError> {
         let files = self.redo_files();
         let mut found = std::collections::BTreeMap::new();
         for (i, file) in files.iter().enumerate() {
@@ -134,6 +146,10 @@ impl<E: Env> ShardStore<E> {
         }
         let expected = commit.0.saturating_sub(checkpoint.0) as usize;
         if found.len() < expected {
+            // The metastore says these records were committed, so a hole
+            // means a redo file was lost: never serve what is left as if it
+            // were whole. The caller replays from the upstream log, which
+            // holds every committed record, and rewrites the local log.
             tracing::info!(
                 table = %self.id.table,
                 shard = %self.id.shard,
@@ -141,16 +157,20 @@ impl<E: Env> ShardStore<E> {
                 found = found.len(),
                 "redo_log_gap_found"
             );
+            return Ok(None);
         }
         let records: Vec<Record> = found.into_values().collect();
         self.apply_records(&records, true);
         self.mem.borrow_mut().redo = None;
-        Ok(records.len())
+        Ok(Some(records.len()))
     }
 
     /// Append `records` to the redo log, starting new files as they fill.
     async fn append_redo(&self, records: &[Record]) -> Result<(), StoreError> {
         let per_file = self.config.redo_file_records.max(1);
+        if self.mem.borrow().redo.is_none() {
+            self.drop_uncommitted_redo(records[0].offset).await?;
+        }
         let mut i = 0;
         while i < records.len() {
             let cursor = self.mem.borrow().redo;
@@ -180,6 +200,28 @@ impl<E: Env> ShardStore<E> {
                 records: used + n as u64,
             });
             i += n;
+        }
+        Ok(())
+    }
+
+    /// Before a fresh redo file is begun at `from` (after a start, a
+    /// recovery or a failed append), delete every redo file named at or
+    /// after it. Such a file is the leftover of an append that failed (a
+    /// write error, a failed sync, a full disk) or was lost in a crash: by
+    /// its name it holds only records at or after `from`, none of them
+    /// committed. Left in place, it would break the rule purge and recovery
+    /// rely on, that a file holds the records from its name up to the next
+    /// file's name: the fresh file's records past the leftover's name would
+    /// count as the leftover's, and be purged with it or missed by recovery.
+    async fn drop_uncommitted_redo(&self, from: Offset) -> Result<(), StoreError> {
+        for file in self.redo_files() {
+            if file >= 0 && file as u64 >= from.0 {
+                let key = FileKey::RedoLog {
+                    shard: self.id.clone(),
+                    file,
+                };
+                self.delete_file(&key).await?;
+            }
         }
         Ok(())
     }

@@ -120,6 +120,25 @@ impl Fixture {
         })
     }
 
+    /// A new process on the same host: a fresh store of the same table
+    /// shard (nothing in memory) that has read the metastore.
+    fn restart(&mut self) {
+        self.store = ShardStore::new(
+            self.env.clone(),
+            self.store.id().clone(),
+            self.store.schema().clone(),
+            small_config(),
+        );
+        self.run(async |s| s.load_metadata().await).expect("load");
+    }
+
+    fn redo_key(&self, file: i64) -> FileKey {
+        FileKey::RedoLog {
+            shard: self.store.id().clone(),
+            file,
+        }
+    }
+
     fn set_day(&self, day: i32) {
         self.world
             .net()
@@ -523,15 +542,7 @@ fn restart_recovers_live_and_late_rows_from_the_local_redo_log() {
     let mut f = fixture(fact_id(), schema(TableKind::Fact, 10, 0), 1);
     late_row_after_archiving(&mut f);
     f.env.disk().crash();
-    // A new store on the same host: memory is gone.
-    let store = ShardStore::new(
-        f.env.clone(),
-        fact_id(),
-        schema(TableKind::Fact, 10, 0),
-        small_config(),
-    );
-    f.store = store;
-    f.run(async |s| s.load_metadata().await).expect("load");
+    f.restart();
     let n = f.run(async |s| s.recover(false).await).expect("recover");
     // Checkpoint 6: offsets 6 (late, day 1) and 7 (live, day 2).
     assert_eq!(n, 2);
@@ -543,6 +554,48 @@ fn restart_recovers_live_and_late_rows_from_the_local_redo_log() {
     up.push(fact_id(), [rec(8, 2, 0)]);
     assert_eq!(f.run(async |s| s.ingest(100).await), Ok(1));
     assert!(f.redo_files().contains(&8));
+}
+
+#[test]
+fn a_leftover_redo_file_of_a_failed_append_is_dropped_before_a_fresh_file_begins() {
+    let mut f = fixture(fact_id(), schema(TableKind::Fact, 10, 0), 5);
+    f.ingest(fact_id(), (0..3).map(|o| rec(o, 5, 0)));
+    // An append of 3..6 filled file 0 and began file 4, whose sync failed;
+    // a torn crash kept what it held. The commit offset stayed at 3.
+    let mut leftover = Vec::new();
+    super::codec::encode_redo(&[rec(4, 5, 0), rec(5, 5, 0)], &mut leftover);
+    f.env.disk().put(f.redo_key(4), leftover);
+    f.restart();
+    assert_eq!(f.run(async |s| s.recover(false).await), Ok(3));
+    f.ingest(fact_id(), (3..10).map(|o| rec(o, 5, 0)));
+    // Ingestion began file 3 and dropped file 4 first: left in place, it
+    // would pass for the holder of 4..7, which file 3 holds, and purge
+    // would take file 3 (and its records 4..7) once the checkpoint passed 4.
+    assert_eq!(f.redo_files(), vec![0, 3, 7]);
+    f.restart();
+    assert_eq!(f.run(async |s| s.recover(false).await), Ok(10));
+}
+
+#[test]
+fn recovery_that_finds_a_hole_in_the_redo_log_replays_from_the_upstream_log() {
+    let mut f = fixture(fact_id(), schema(TableKind::Fact, 10, 0), 5);
+    f.ingest(fact_id(), (0..10).map(|o| rec(o, 5, 0)));
+    assert_eq!(f.redo_files(), vec![0, 4, 8]);
+    // Committed records 4..8 are lost from the local log.
+    f.world
+        .run(f.env.disk().delete(&f.redo_key(4)))
+        .expect("delete");
+    f.restart();
+    assert_eq!(f.run(async |s| s.recover(false).await), Ok(10));
+    assert_eq!(f.held(Day(5)).live, (0..10).map(Offset).collect::<Vec<_>>());
+    // The local log is whole again, so the next restart recovers locally.
+    assert_eq!(f.redo_files(), vec![0, 4, 8]);
+    let file4 = f.env.disk().get(&f.redo_key(4)).expect("file 4");
+    let offsets: Vec<Offset> = super::codec::decode_redo(&file4)
+        .iter()
+        .map(|r| r.offset)
+        .collect();
+    assert_eq!(offsets, (4..8).map(Offset).collect::<Vec<_>>());
 }
 
 #[test]

@@ -17,6 +17,10 @@
 //!   another intact replica holds the shard's data.
 //! - [`clock_jump_allowed`]: a jump never takes a clock further than
 //!   `max_offset` from true time.
+//! - [`disk_loss_allowed`]: a host loses its disk (`restart_empty`,
+//!   `restart_with_disk_of`) only while every fact table shard whose data
+//!   it holds as an `Available` or `Leaving` replica is held by another
+//!   such replica too: losing every copy at once is beyond any bootstrap.
 //!
 //! What the atlas does not promise: recovery *during* faults (a copy may
 //! still fail many times); it only keeps a way open, and
@@ -27,8 +31,9 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use shardboot::placement::ClusterView;
 use shardboot::placement::Placement;
-use shardboot::types::{NodeId, ShardId, ShardState};
+use shardboot::types::{NodeId, ShardId, ShardState, TableKind, TableShardId};
 use thiserror::Error;
 
 use super::Partition;
@@ -53,6 +58,8 @@ pub enum Refusal {
     },
     #[error("shard {shard} would have no intact replica left")]
     LastIntactReplica { shard: ShardId },
+    #[error("{shard}: {node} holds the only serving copy of its data")]
+    LastHolder { shard: TableShardId, node: NodeId },
     #[error("no stored data file to corrupt")]
     NothingToCorrupt,
     #[error("{node}'s clock would be {} off true time (at most {})", duration::format(*.offset), duration::format(*.max))]
@@ -159,6 +166,40 @@ pub fn corruption_allowed(
     });
     if !intact_elsewhere {
         return Err(Refusal::LastIntactReplica { shard });
+    }
+    Ok(())
+}
+
+/// A random loss of `node`'s disk (erased, or replaced by another host's
+/// image): refused while `node` is the only `Available` or `Leaving`
+/// replica that holds some fact table shard's data. `holds(n, id)` says
+/// whether host `n`'s disk holds data of `id` (the oracle's own test: a
+/// durable commit offset past zero). Two hosts that lose their disks one
+/// after the other are judged each at its own time, so the second is
+/// refused while the first has not recovered its data.
+pub fn disk_loss_allowed(
+    view: &ClusterView,
+    node: NodeId,
+    holds: impl Fn(NodeId, &TableShardId) -> bool,
+) -> Result<(), Refusal> {
+    let serving = |s: &ShardState| matches!(s, ShardState::Available | ShardState::Leaving);
+    let fact_tables = view.tables.values().filter(|t| t.kind == TableKind::Fact);
+    for table in fact_tables {
+        for (shard, replicas) in &view.placement.shards {
+            if !replicas.get(&node).is_some_and(serving) {
+                continue;
+            }
+            let id = TableShardId::new(table.name.clone(), *shard);
+            if !holds(node, &id) {
+                continue;
+            }
+            let elsewhere = replicas
+                .iter()
+                .any(|(n, s)| *n != node && serving(s) && holds(*n, &id));
+            if !elsewhere {
+                return Err(Refusal::LastHolder { shard: id, node });
+            }
+        }
     }
     Ok(())
 }
@@ -280,6 +321,49 @@ mod tests {
                 max
             })
         );
+    }
+
+    #[test]
+    fn a_disk_is_lost_only_while_another_serving_replica_holds_its_data() {
+        let table = |name: &str, kind| shardboot::model::TableSchema {
+            name: name.into(),
+            kind,
+            retention_days: 0,
+            columns: Vec::new(),
+        };
+        let view = ClusterView {
+            version: 1,
+            placement: replacing(),
+            tables: [
+                table("trips", TableKind::Fact),
+                table("cities", TableKind::Dimension),
+            ]
+            .into_iter()
+            .map(|t| (t.name.clone(), t))
+            .collect(),
+        };
+        let trips = TableShardId::new("trips", ShardId(0));
+        // n1 (Leaving) and n2 (Available) both hold trips/0.
+        let both = |n: NodeId, id: &TableShardId| id == &trips && (n == N1 || n == N2);
+        assert_eq!(disk_loss_allowed(&view, N1, both), Ok(()));
+        assert_eq!(disk_loss_allowed(&view, N2, both), Ok(()));
+        // Once n1's disk is gone, n2 holds the only serving copy; n4 is
+        // Initializing and n3 holds no replica, so they may lose theirs.
+        let n2_only = |n: NodeId, id: &TableShardId| id == &trips && n == N2;
+        assert_eq!(
+            disk_loss_allowed(&view, N2, n2_only),
+            Err(Refusal::LastHolder {
+                shard: trips.clone(),
+                node: N2
+            })
+        );
+        assert_eq!(disk_loss_allowed(&view, N1, n2_only), Ok(()));
+        let all = |_: NodeId, _: &TableShardId| true;
+        assert_eq!(disk_loss_allowed(&view, N4, n2_only), Ok(()));
+        assert_eq!(disk_loss_allowed(&view, N3, all), Ok(()));
+        // A copy of the data on an Initializing replica does not count.
+        let n2_n4 = |n: NodeId, id: &TableShardId| id == &trips && (n == N2 || n == N4);
+        assert!(disk_loss_allowed(&view, N2, n2_n4).is_err());
     }
 
     #[test]
