@@ -13,7 +13,7 @@
 //! checksums. Not modelled: faults of the metastore.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
 use shardboot::env::{Disk, DiskError, FileBytes, MetaError, MetaStore, OpenMode, WriteFile};
@@ -136,6 +136,8 @@ pub struct NodeDisk {
     /// keep every commit-offset update.
     meta_log: Rc<RefCell<Option<MetaLog>>>,
     faults: DiskFaults,
+    /// Files whose next sync fails (scripted, [`NodeDisk::fail_next_sync`]).
+    failing_syncs: Rc<RefCell<BTreeSet<FileKey>>>,
 }
 
 impl NodeDisk {
@@ -145,6 +147,12 @@ impl NodeDisk {
             faults,
             ..NodeDisk::default()
         }
+    }
+
+    /// The next sync of `key` fails with an I/O error, leaving what was
+    /// written not durable (a scripted `fail_redo_sync` step).
+    pub fn fail_next_sync(&self, key: FileKey) {
+        self.failing_syncs.borrow_mut().insert(key);
     }
 
     /// Lose everything not synced: never-synced files vanish, others fall
@@ -343,6 +351,7 @@ impl Disk for NodeDisk {
             pos,
             key: key.clone(),
             faults: self.faults.clone(),
+            failing_syncs: Rc::clone(&self.failing_syncs),
         })
     }
 
@@ -402,6 +411,7 @@ pub struct SimFile {
     pos: usize,
     key: FileKey,
     faults: DiskFaults,
+    failing_syncs: Rc<RefCell<BTreeSet<FileKey>>>,
 }
 
 impl SimFile {
@@ -463,6 +473,11 @@ impl WriteFile for SimFile {
 
     async fn sync(&mut self) -> Result<(), DiskError> {
         yield_now().await;
+        if self.failing_syncs.borrow_mut().remove(&self.key) {
+            tracing::info!(target: "sim::fault", kind = "disk_sync_fail", source = "step",
+                file = ?self.key, "fault_injected");
+            return Err(DiskError::Io);
+        }
         if let Some(e) = self.faults.sync_error(&self.key) {
             return Err(e);
         }

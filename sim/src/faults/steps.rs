@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use shardboot::model::FileKey;
-use shardboot::types::{NodeId, ShardId};
+use shardboot::types::{NodeId, ShardId, TableShardId};
 
 use super::{FaultKind, Partition, atlas};
 use crate::executor;
@@ -53,6 +53,15 @@ pub enum FaultAction {
         table: String,
         shard: u32,
     },
+    /// The next sync of redo-log file `file` (named by the upstream offset
+    /// of its first record) of `table`/`shard` on `node` fails: what was
+    /// written to it stays in the page cache, not durable.
+    FailRedoSync {
+        node: NodeName,
+        table: String,
+        shard: u32,
+        file: u64,
+    },
     /// Move `node`'s clock by `by` (`"-2h"` goes back).
     ClockJump { node: NodeName, by: ClockShift },
     /// Every `mark_available` call fails for a while.
@@ -67,7 +76,7 @@ pub enum FaultAction {
 
 impl FaultAction {
     /// The `do = "..."` names of fault steps.
-    pub const NAMES: [&'static str; 10] = [
+    pub const NAMES: [&'static str; 11] = [
         "partition",
         "heal",
         "cut_streams",
@@ -75,6 +84,7 @@ impl FaultAction {
         "release_link",
         "unhealthy",
         "corrupt_file",
+        "fail_redo_sync",
         "clock_jump",
         "mark_available_fails",
         "heal_all",
@@ -127,7 +137,10 @@ impl FaultAction {
                 }
                 Ok(())
             }
-            FaultAction::CorruptFile { node, table, shard } => {
+            FaultAction::CorruptFile { node, table, shard }
+            | FaultAction::FailRedoSync {
+                node, table, shard, ..
+            } => {
                 known(node, "node")?;
                 if !has_table(table) {
                     return Err(("table", format!("no table `{table}` in this scenario")));
@@ -184,6 +197,17 @@ impl FaultAction {
                 node: m(node)?,
                 table: table.clone(),
                 shard: *shard,
+            },
+            FaultAction::FailRedoSync {
+                node,
+                table,
+                shard,
+                file,
+            } => FaultAction::FailRedoSync {
+                node: m(node)?,
+                table: table.clone(),
+                shard: *shard,
+                file: *file,
             },
             FaultAction::ClockJump { node, by } => FaultAction::ClockJump {
                 node: m(node)?,
@@ -286,6 +310,20 @@ pub fn apply(world: &WorldRef, action: &FaultAction) {
         }
         FaultAction::CorruptFile { node, table, shard } => {
             corrupt_table_shard(world, node.0, table, ShardId(*shard));
+        }
+        FaultAction::FailRedoSync {
+            node,
+            table,
+            shard,
+            file,
+        } => {
+            let key = FileKey::RedoLog {
+                shard: TableShardId::new(table.as_str(), ShardId(*shard)),
+                file: i64::try_from(*file).unwrap_or(i64::MAX),
+            };
+            tracing::info!(target: "sim::fault", kind = "disk_sync_fail", source = "step",
+                node = %node.0, file = ?key, "fault_armed");
+            world.hosts[&node.0].disk.fail_next_sync(key);
         }
         FaultAction::ClockJump { node, by } => {
             f.jump_clock(node.0, by.forward, by.by);
