@@ -63,11 +63,11 @@ impl<E: Env> ShardStore<E> {
             let mem = self.mem.borrow();
             (mem.meta.checkpoint_offset, mem.meta.commit_offset)
         };
-        let local = match from_upstream {
-            true => None,
-            false => self.replay_local(checkpoint, commit).await?,
+        let local = if from_upstream {
+            None
+        } else {
+            self.replay_local(checkpoint, commit).await?
         };
-        let from_upstream = local.is_none();
         let replayed = match local {
             Some(replayed) => {
                 if replayed > 0 {
@@ -83,7 +83,7 @@ impl<E: Env> ShardStore<E> {
             from = %checkpoint,
             to = %commit,
             records = replayed,
-            source = if from_upstream { "upstream" } else { "redo_log" },
+            source = if local.is_some() { "redo_log" } else { "upstream" },
             "redo_log_replayed"
         );
         Ok(replayed)
