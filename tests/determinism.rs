@@ -2,9 +2,9 @@
 //! trace, in one process, across processes (see sim/tests/cli.rs) and across
 //! threads running side by side; and the self-check catches a run that is not.
 
-use bootsim::determinism;
-use bootsim::run::{RunOptions, run};
-use bootsim::world::Defect;
+use bootsim::harness::determinism;
+use bootsim::harness::run::{RunOptions, run};
+use bootsim::world::state::Defect;
 
 mod common;
 use common::scenario;

@@ -1,10 +1,10 @@
 //! The oracle is not a check that cannot fail: defects planted in the world
 //! are reported under the right name.
 
-use bootsim::oracle::ViolationKind;
-use bootsim::run::{Outcome, RunOptions, run};
-use bootsim::scenario::Scenario;
-use bootsim::world::Defect;
+use bootsim::check::oracle::ViolationKind;
+use bootsim::harness::run::{Outcome, RunOptions, run};
+use bootsim::scenario::format::Scenario;
+use bootsim::world::state::Defect;
 
 mod common;
 use common::scenario;
@@ -48,7 +48,7 @@ fn copy_sources_are_checked_against_the_bootstrap_snapshot() {
     let report = run(
         &scenario("replace-node.toml"),
         RunOptions {
-            keep: bootsim::trace::Keep::All,
+            keep: bootsim::engine::trace::Keep::All,
             ..RunOptions::seed(2)
         },
     );

@@ -5,7 +5,7 @@
 
 mod common;
 
-use bootsim::swarm::{Budget, Entry, Partition, SwarmConfig, swarm};
+use bootsim::tools::swarm::{Budget, Entry, Partition, SwarmConfig, swarm};
 use shardboot::quirks::Quirk;
 
 /// Seeds 1..=2,000 of a swarm over `scenarios/<file>` alone must all pass;

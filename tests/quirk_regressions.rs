@@ -17,9 +17,9 @@
 
 use std::path::{Path, PathBuf};
 
-use bootsim::artifact::replay;
-use bootsim::run::Outcome;
-use bootsim::scenario::Scenario;
+use bootsim::harness::artifact::replay;
+use bootsim::harness::run::Outcome;
+use bootsim::scenario::format::Scenario;
 use shardboot::quirks::Quirk;
 
 /// `scenarios/regressions`.

@@ -16,12 +16,12 @@ use std::path::Path;
 use std::rc::Rc;
 use std::time::Duration;
 
-use bootsim::disk::NodeDisk;
-use bootsim::executor::{sleep, timeout};
-use bootsim::net::SimPeer;
-use bootsim::scenario::Scenario;
-use bootsim::sim::Sim;
-use bootsim::world::SimEnv;
+use bootsim::engine::executor::{sleep, timeout};
+use bootsim::harness::sim::Sim;
+use bootsim::scenario::format::Scenario;
+use bootsim::world::disk::NodeDisk;
+use bootsim::world::net::SimPeer;
+use bootsim::world::state::SimEnv;
 use futures::future::join_all;
 use shardboot::details::{BootstrapDetails, CopyStatus, Stage};
 use shardboot::env::{

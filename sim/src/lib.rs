@@ -14,37 +14,10 @@
 //! [`swarm`], [`shrink`], [`detection`] (how fast the swarm finds each
 //! quirk); [`demo`] (the built-in demo workload).
 
-pub mod artifact;
-pub mod buggify;
-pub mod clock;
-pub mod coverage;
-pub mod demo;
-pub mod detection;
-pub mod determinism;
-pub mod disk;
-pub mod executor;
+pub mod check;
+pub mod engine;
 pub mod faults;
-pub mod lifecycle;
-pub mod listings;
-pub mod net;
-pub mod oracle;
-pub mod randomise;
-pub mod report;
-pub mod rng;
-pub mod run;
+pub mod harness;
 pub mod scenario;
-pub mod schedule;
-pub mod scheduler;
-pub mod shrink;
-pub mod sim;
-#[cfg(feature = "proptest")]
-pub mod strategies;
-pub mod summary;
-pub mod swarm;
-pub mod sync;
-pub mod time;
-pub mod timers;
-pub mod topology;
-pub mod trace;
-pub mod upstream;
+pub mod tools;
 pub mod world;

@@ -8,18 +8,18 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use bootsim::demo::Demo;
-use bootsim::determinism;
-use bootsim::executor::{RunEnd, Scheduler};
-use bootsim::run::{Outcome, RunOptions, run};
-use bootsim::scenario::Scenario;
-use bootsim::schedule::Schedule;
-use bootsim::trace::Keep;
+use bootsim::engine::executor::{RunEnd, Scheduler};
+use bootsim::engine::schedule::Schedule;
+use bootsim::engine::trace::Keep;
+use bootsim::harness::determinism;
+use bootsim::harness::run::{Outcome, RunOptions, run};
+use bootsim::scenario::format::Scenario;
+use bootsim::tools::demo::Demo;
 use clap::{Parser, Subcommand};
 
-mod commands;
-mod malloc;
-mod panics;
+mod cli;
+
+use cli::{commands, malloc, panics};
 
 /// Deterministic simulation testbed for shard bootstrap: runs the real
 /// bootstrap code against a simulated cluster, reproducibly from a seed.

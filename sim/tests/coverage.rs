@@ -5,10 +5,10 @@
 
 use std::path::PathBuf;
 
-use bootsim::coverage::Coverage;
-use bootsim::run::{Outcome, RunOptions, run};
-use bootsim::scenario::Scenario;
-use bootsim::swarm::{Budget, Entry, Partition, SwarmConfig, swarm};
+use bootsim::check::coverage::Coverage;
+use bootsim::harness::run::{Outcome, RunOptions, run};
+use bootsim::scenario::format::Scenario;
+use bootsim::tools::swarm::{Budget, Entry, Partition, SwarmConfig, swarm};
 use shardboot::probe::Probe;
 
 mod support;

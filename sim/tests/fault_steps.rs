@@ -6,13 +6,13 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use bootsim::run::{Outcome, Report};
-use bootsim::scenario::Scenario;
-use bootsim::time::VirtualTime;
+use bootsim::engine::time::VirtualTime;
+use bootsim::harness::run::{Outcome, Report};
+use bootsim::scenario::format::Scenario;
 use common::{fired, refused, run_all, scenario};
 
 fn at(s: &str) -> VirtualTime {
-    VirtualTime::ZERO + bootsim::scenario::duration::parse(s).unwrap()
+    VirtualTime::ZERO + bootsim::engine::duration::parse(s).unwrap()
 }
 
 /// When n4 finished its last peer copy.

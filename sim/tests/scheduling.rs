@@ -25,12 +25,12 @@
 
 use std::path::{Path, PathBuf};
 
-use bootsim::artifact::replay;
-use bootsim::executor::Scheduler;
-use bootsim::run::{RunOptions, run};
-use bootsim::scenario::{Expect, Scenario};
-use bootsim::swarm::{Budget, Entry, Partition, SwarmConfig, swarm};
-use bootsim::trace::Keep;
+use bootsim::engine::executor::Scheduler;
+use bootsim::engine::trace::Keep;
+use bootsim::harness::artifact::replay;
+use bootsim::harness::run::{RunOptions, run};
+use bootsim::scenario::format::{Expect, Scenario};
+use bootsim::tools::swarm::{Budget, Entry, Partition, SwarmConfig, swarm};
 
 const STARTUP: &str = r#"
 name = "startup"

@@ -4,9 +4,9 @@
 
 use std::path::Path;
 
-use bootsim::run::{Outcome, RunOptions, run};
-use bootsim::scenario::Scenario;
-use bootsim::shrink::shrink;
+use bootsim::harness::run::{Outcome, RunOptions, run};
+use bootsim::scenario::format::Scenario;
+use bootsim::tools::shrink::shrink;
 use shardboot::quirks::Quirk;
 
 #[test]

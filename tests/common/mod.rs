@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use bootsim::scenario::Scenario;
+use bootsim::scenario::format::Scenario;
 
 /// The path of `scenarios/<file>`.
 pub fn scenario_path(file: &str) -> PathBuf {

@@ -24,7 +24,7 @@
 //!
 //! What the atlas does not promise: recovery *during* faults (a copy may
 //! still fail many times); it only keeps a way open, and
-//! [`super::Faults::heal_all`] ends everything for the liveness check.
+//! [`crate::world::faults::Faults::heal_all`] ends everything for the liveness check.
 //! It judges by the placement at the time of the fault; a later transition
 //! may still meet a partition until it ends.
 
@@ -36,8 +36,8 @@ use shardboot::placement::Placement;
 use shardboot::types::{NodeId, ShardId, ShardState, TableKind, TableShardId};
 use thiserror::Error;
 
-use super::Partition;
-use crate::scenario::duration;
+use crate::engine::duration;
+use crate::world::faults::Partition;
 
 /// Why the atlas refused a random fault.
 #[derive(Clone, Debug, Error, PartialEq, Eq)]

@@ -11,13 +11,14 @@ use std::time::Duration;
 use shardboot::model::FileKey;
 use shardboot::types::NodeId;
 
-use super::{FaultKind, Faults, Partition, atlas};
-use crate::executor::{self, sleep};
-use crate::rng::Ratio;
-use crate::world::WorldRef;
+use super::atlas;
+use crate::engine::executor::{self, sleep};
+use crate::engine::rng::Ratio;
+use crate::world::faults::{FaultKind, Faults, Partition};
+use crate::world::state::WorldRef;
 
 /// The fault driver task of a world (spawn it when
-/// [`super::FaultConfig::has_episodes`]).
+/// [`crate::world::faults::FaultConfig::has_episodes`]).
 pub async fn drive(world: WorldRef) {
     let tick = world.faults.config.tick;
     loop {

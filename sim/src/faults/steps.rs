@@ -12,12 +12,14 @@ use serde::{Deserialize, Serialize};
 use shardboot::model::FileKey;
 use shardboot::types::{NodeId, ShardId, TableShardId};
 
-use super::{FaultKind, Partition, atlas};
-use crate::executor;
-use crate::scenario::{NodeName, duration};
-use crate::world::WorldRef;
+use super::atlas;
+use crate::engine::duration;
+use crate::engine::executor;
+use crate::world::faults::{FaultKind, Partition};
+use crate::world::node_name::NodeName;
+use crate::world::state::WorldRef;
 
-/// A fault step of a scenario (a kind of [`crate::scenario::Action`]).
+/// A fault step of a scenario (a kind of [`crate::scenario::format::Action`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "do", rename_all = "snake_case", deny_unknown_fields)]
 pub enum FaultAction {
@@ -70,7 +72,7 @@ pub enum FaultAction {
         lasting: Duration,
     },
     /// Stop random faults and end every fault, as the runner does before
-    /// its liveness check ([`super::Faults::heal_all`]).
+    /// its liveness check ([`crate::world::faults::Faults::heal_all`]).
     HealAll {},
 }
 

@@ -4,9 +4,9 @@
 
 use std::path::Path;
 
-use bootsim::run::{Report, RunOptions, run};
-use bootsim::scenario::Scenario;
-use bootsim::trace::Keep;
+use bootsim::engine::trace::Keep;
+use bootsim::harness::run::{Report, RunOptions, run};
+use bootsim::scenario::format::Scenario;
 
 pub const BASE: &str = r#"
 name = "faults"

@@ -1,0 +1,872 @@
+//! The oracle: what must always hold (SPEC §7), checked while the run goes
+//! (from the trace, event by event) and at its end (from the hosts' state
+//! against the upstream log, the ground truth).
+//!
+//! Every violation has a stable name ([`ViolationKind::name`]) that reports,
+//! scenario `expect`s, snapshots and the shrinker match on, and says where
+//! and when it first held: node, table shard, virtual time, trace index.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use shardboot::model::{Record, TableSchema};
+use shardboot::placement::Placement;
+use shardboot::store::{DamageKind, HeldRows};
+use shardboot::types::{
+    Day, NodeId, Offset, SessionId, ShardId, ShardState, TableKind, TableShardId,
+};
+
+use crate::engine::time::VirtualTime;
+use crate::engine::trace::TraceEvent;
+use crate::world::listings::Listings;
+use crate::world::upstream::Upstream;
+
+/// The named invariants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ViolationKind {
+    /// A replica lacks rows the upstream log has.
+    DataLoss,
+    /// A replica holds rows the upstream log does not have (or wrong ones).
+    PhantomData,
+    /// A table shard's bootstrap state moved other than NotStarted →
+    /// Bootstrapping → {Bootstrapped, NotStarted}.
+    BootstrapState,
+    /// Two bootstraps of one table shard ran at once.
+    ConcurrentBootstrap,
+    /// A copy source was this host, an `Initializing` replica, or a host not
+    /// in the bootstrap's placement snapshot.
+    BadSource,
+    /// The needs-peer-copy flag was cleared before every vector party of the
+    /// copy was written and synced.
+    PeerCopyFlagClearedEarly,
+    /// A replica was marked `Available` while one of its fact table shards
+    /// (or, Q13 off, dimension tables) was not `Bootstrapped`.
+    PrematureAvailable,
+    /// A shard with data had no `Available`/`Leaving` replica holding it.
+    NoReplicaHoldsData,
+    /// A file was deleted while a copy session that listed it was open.
+    FileDeletedUnderSession,
+    /// Liveness: the cluster did not converge by the end of the run.
+    Liveness,
+}
+
+impl ViolationKind {
+    pub const ALL: [ViolationKind; 10] = [
+        ViolationKind::DataLoss,
+        ViolationKind::PhantomData,
+        ViolationKind::BootstrapState,
+        ViolationKind::ConcurrentBootstrap,
+        ViolationKind::BadSource,
+        ViolationKind::PeerCopyFlagClearedEarly,
+        ViolationKind::PrematureAvailable,
+        ViolationKind::NoReplicaHoldsData,
+        ViolationKind::FileDeletedUnderSession,
+        ViolationKind::Liveness,
+    ];
+
+    /// The stable name: `data-loss`, `bad-source`, ...
+    pub fn name(self) -> &'static str {
+        match self {
+            ViolationKind::DataLoss => "data-loss",
+            ViolationKind::PhantomData => "phantom-data",
+            ViolationKind::BootstrapState => "bootstrap-state",
+            ViolationKind::ConcurrentBootstrap => "concurrent-bootstrap",
+            ViolationKind::BadSource => "bad-source",
+            ViolationKind::PeerCopyFlagClearedEarly => "peer-copy-flag-cleared-early",
+            ViolationKind::PrematureAvailable => "premature-available",
+            ViolationKind::NoReplicaHoldsData => "no-replica-holds-data",
+            ViolationKind::FileDeletedUnderSession => "file-deleted-under-session",
+            ViolationKind::Liveness => "liveness",
+        }
+    }
+
+    /// The kind with this stable name.
+    pub fn from_name(name: &str) -> Option<ViolationKind> {
+        ViolationKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// Safety ("never") as opposed to liveness ("eventually").
+    pub fn is_safety(self) -> bool {
+        self != ViolationKind::Liveness
+    }
+}
+
+/// An invariant that did not hold.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    pub kind: ViolationKind,
+    pub node: Option<NodeId>,
+    pub shard: Option<TableShardId>,
+    pub at: VirtualTime,
+    /// Index of the trace event at which it was seen, if one.
+    pub trace_index: Option<u64>,
+    pub detail: String,
+}
+
+/// `data-loss: n4 trips/2 at 01:12:07.301 (trace #1234): ...`
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:", self.kind.name())?;
+        if let Some(n) = self.node {
+            write!(f, " {n}")?;
+        }
+        if let Some(s) = &self.shard {
+            write!(f, " {s}")?;
+        }
+        write!(f, " at {}", self.at)?;
+        if let Some(i) = self.trace_index {
+            write!(f, " (trace #{i})")?;
+        }
+        write!(f, ": {}", self.detail)
+    }
+}
+
+/// Bootstrap state of one table shard as the oracle tracks it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Tracked {
+    NotStarted,
+    Bootstrapping,
+    Bootstrapped,
+}
+
+/// What the oracle knows of the peer copy in progress on one table shard.
+#[derive(Clone, Debug, Default)]
+struct CopyProgress {
+    /// Vector parties the copy's plan lists (from `peer_metadata_fetched`).
+    planned: usize,
+    /// Distinct (batch, column) written and synced since the plan.
+    done: BTreeSet<(String, String)>,
+}
+
+/// The oracle of one run.
+#[derive(Default)]
+pub struct Oracle {
+    /// Table kinds by name (which table shards a shard's availability
+    /// depends on).
+    tables: BTreeMap<String, TableKind>,
+    /// Quirk Q13 on: availability does not wait for dimension tables.
+    dimensions_exempt: bool,
+    /// What each copy session was told (shared with the network).
+    listings: Listings,
+    /// Open copy sessions per source host: session id → table shard.
+    sessions: BTreeMap<(NodeId, String), TableShardId>,
+    states: BTreeMap<(NodeId, TableShardId), Tracked>,
+    copies: BTreeMap<(NodeId, TableShardId), CopyProgress>,
+    /// The last bootstrap error per table shard (for liveness reports).
+    last_errors: BTreeMap<(NodeId, TableShardId), String>,
+    /// Every published placement, by version (to check copy sources against
+    /// the snapshot a bootstrap used).
+    placements: BTreeMap<u64, Placement>,
+    violation: Option<Violation>,
+}
+
+/// The events of one table shard the oracle checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ShardEvent {
+    BootstrapStarted,
+    BootstrapFinished,
+    BootstrapFailed,
+    SessionStarted,
+    TableShardRemoved,
+    CopySourcesChosen,
+    PeerMetadataFetched,
+    VectorPartyCopied,
+    PeerCopyFlagCleared,
+}
+
+impl ShardEvent {
+    fn from_name(name: &str) -> Option<ShardEvent> {
+        Some(match name {
+            "bootstrap_started" => ShardEvent::BootstrapStarted,
+            "bootstrap_finished" => ShardEvent::BootstrapFinished,
+            "bootstrap_failed" => ShardEvent::BootstrapFailed,
+            "session_started" => ShardEvent::SessionStarted,
+            "table_shard_removed" => ShardEvent::TableShardRemoved,
+            "copy_sources_chosen" => ShardEvent::CopySourcesChosen,
+            "peer_metadata_fetched" => ShardEvent::PeerMetadataFetched,
+            "vector_party_copied" => ShardEvent::VectorPartyCopied,
+            "peer_copy_flag_cleared" => ShardEvent::PeerCopyFlagCleared,
+            _ => return None,
+        })
+    }
+}
+
+fn event_shard(ev: &TraceEvent) -> Option<TableShardId> {
+    let table = ev.field("table")?;
+    let shard = ev.field("shard")?.parse().ok()?;
+    Some(TableShardId::new(table, ShardId(shard)))
+}
+
+/// Parse `n3`.
+fn parse_node(s: &str) -> Option<NodeId> {
+    s.strip_prefix('n')?.parse().ok().map(NodeId)
+}
+
+/// Every number in `s`: `[NodeId(2), NodeId(3)]` → 2, 3; `s14` → 14.
+fn parse_numbers(s: &str) -> Vec<u32> {
+    s.split(|c: char| !c.is_ascii_digit())
+        .filter(|t| !t.is_empty())
+        .filter_map(|t| t.parse().ok())
+        .collect()
+}
+
+/// Parse `[NodeId(2), NodeId(3)]`-style or `[n2, n3]`-style host lists.
+fn parse_hosts(s: &str) -> Vec<NodeId> {
+    parse_numbers(s).into_iter().map(NodeId).collect()
+}
+
+impl Oracle {
+    /// The oracle of a run over `tables`, reading session listings from
+    /// `listings`; `dimensions_exempt` is quirk Q13.
+    pub fn new(
+        tables: BTreeMap<String, TableKind>,
+        dimensions_exempt: bool,
+        listings: Listings,
+    ) -> Oracle {
+        Oracle {
+            tables,
+            dimensions_exempt,
+            listings,
+            ..Oracle::default()
+        }
+    }
+
+    /// The first violation seen, if any.
+    pub fn violation(&self) -> Option<&Violation> {
+        self.violation.as_ref()
+    }
+
+    /// Record a violation; only the first counts.
+    pub fn report(&mut self, v: Violation) {
+        if self.violation.is_none() {
+            tracing::info!(target: "sim::oracle", violation = v.kind.name(), detail = %v.detail, "violation_detected");
+            self.violation = Some(v);
+        }
+    }
+
+    /// Remember a placement version (the runner calls this as it publishes).
+    pub fn placement_published(&mut self, version: u64, placement: Placement) {
+        self.placements.insert(version, placement);
+    }
+
+    /// A node crashed or restarted: every table shard starts NotStarted,
+    /// and the sessions its peer server held died with it.
+    fn node_restarted(&mut self, node: NodeId) {
+        self.states.retain(|(n, _), _| *n != node);
+        self.copies.retain(|(n, _), _| *n != node);
+        self.sessions.retain(|(n, _), _| *n != node);
+    }
+
+    /// The last bootstrap error of a table shard, if it failed.
+    pub fn last_error(&self, node: NodeId, shard: &TableShardId) -> Option<&str> {
+        self.last_errors
+            .get(&(node, shard.clone()))
+            .map(String::as_str)
+    }
+
+    /// Check one trace event (continuous safety checks).
+    pub fn observe(&mut self, ev: &TraceEvent) {
+        match ev.name() {
+            // Probes in the world report what they saw at once, as events.
+            "invariant_violated" => return self.probe_report(ev),
+            "shards_marked_available" => return self.check_availability(ev),
+            "file_deleted" => return self.check_deletion(ev),
+            // A session ends when its keep-alive stream ends or when the
+            // server sweeps it as expired: from then on every request on it
+            // is refused, so its client can read no file of its listing.
+            "session_removed" | "session_expired" => {
+                if let (Some(n), Some(id)) = (ev.node, ev.field("session")) {
+                    self.sessions.remove(&(n, id.to_string()));
+                }
+                return;
+            }
+            "node_restarted" | "node_crashed" => {
+                if let Some(n) = ev.field("node").and_then(parse_node) {
+                    self.node_restarted(n);
+                }
+                return;
+            }
+            _ => {}
+        }
+        // Every other event but these per-shard ones (most events are
+        // `records_ingested`) is not checked: leave before parsing its shard.
+        let Some(kind) = ShardEvent::from_name(ev.name()) else {
+            return;
+        };
+        let (Some(node), Some(shard)) = (ev.node, event_shard(ev)) else {
+            return;
+        };
+        let violation = |kind, detail: String| Violation {
+            kind,
+            node: Some(node),
+            shard: Some(shard.clone()),
+            at: ev.time,
+            trace_index: Some(ev.index),
+            detail,
+        };
+        let key = (node, shard.clone());
+        let state = self
+            .states
+            .get(&key)
+            .copied()
+            .unwrap_or(Tracked::NotStarted);
+        match kind {
+            ShardEvent::BootstrapStarted => {
+                if state == Tracked::Bootstrapping {
+                    self.report(violation(
+                        ViolationKind::ConcurrentBootstrap,
+                        "a second bootstrap started while one was running".into(),
+                    ));
+                } else if state == Tracked::Bootstrapped {
+                    self.report(violation(
+                        ViolationKind::BootstrapState,
+                        "Bootstrapped → Bootstrapping".into(),
+                    ));
+                }
+                self.states.insert(key, Tracked::Bootstrapping);
+            }
+            ShardEvent::BootstrapFinished | ShardEvent::BootstrapFailed => {
+                if let Some(e) = ev.field("error") {
+                    self.last_errors.insert(key.clone(), e.to_string());
+                }
+                if state != Tracked::Bootstrapping {
+                    self.report(violation(
+                        ViolationKind::BootstrapState,
+                        format!("{} without a running bootstrap", ev.name()),
+                    ));
+                }
+                let next = if kind == ShardEvent::BootstrapFinished {
+                    Tracked::Bootstrapped
+                } else {
+                    Tracked::NotStarted
+                };
+                self.states.insert(key, next);
+            }
+            ShardEvent::SessionStarted => {
+                if let Some(id) = ev.field("session") {
+                    self.sessions.insert((node, id.to_string()), shard.clone());
+                }
+            }
+            ShardEvent::TableShardRemoved => {
+                self.states.remove(&key);
+                self.copies.remove(&key);
+            }
+            ShardEvent::CopySourcesChosen => self.check_sources(ev, node, &shard, violation),
+            ShardEvent::PeerMetadataFetched => {
+                let planned = ev
+                    .field("vector_parties")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                self.copies.insert(
+                    key,
+                    CopyProgress {
+                        planned,
+                        done: BTreeSet::new(),
+                    },
+                );
+            }
+            ShardEvent::VectorPartyCopied => {
+                if let (Some(b), Some(c)) = (ev.field("batch"), ev.field("column")) {
+                    let progress = self.copies.entry(key).or_default();
+                    progress.done.insert((b.to_string(), c.to_string()));
+                }
+            }
+            ShardEvent::PeerCopyFlagCleared => {
+                // A skipped copy (no source) plans nothing and copies nothing.
+                let progress = self.copies.remove(&key).unwrap_or_default();
+                if progress.done.len() < progress.planned {
+                    self.report(violation(
+                        ViolationKind::PeerCopyFlagClearedEarly,
+                        format!(
+                            "needs-peer-copy cleared with {} of {} vector parties written",
+                            progress.done.len(),
+                            progress.planned
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// `node` had `shards` marked Available: each must have every fact table
+    /// shard (and, Q13 off, every dimension table) Bootstrapped there.
+    fn check_availability(&mut self, ev: &TraceEvent) {
+        let Some(node) = ev.field("node").and_then(parse_node) else {
+            return;
+        };
+        let shards: Vec<ShardId> = ev
+            .field("shards")
+            .map(|s| parse_numbers(s).into_iter().map(ShardId).collect())
+            .unwrap_or_default();
+        for shard in shards {
+            let needed = self.tables.iter().filter_map(|(name, kind)| match kind {
+                TableKind::Fact => Some(TableShardId::new(name.clone(), shard)),
+                TableKind::Dimension if !self.dimensions_exempt => {
+                    Some(TableShardId::new(name.clone(), ShardId::DIMENSION))
+                }
+                TableKind::Dimension => None,
+            });
+            let missing: Vec<String> = needed
+                .filter(|id| self.states.get(&(node, id.clone())) != Some(&Tracked::Bootstrapped))
+                .map(|id| id.to_string())
+                .collect();
+            if !missing.is_empty() {
+                self.report(Violation {
+                    kind: ViolationKind::PrematureAvailable,
+                    node: Some(node),
+                    shard: None,
+                    at: ev.time,
+                    trace_index: Some(ev.index),
+                    detail: format!(
+                        "shard {shard} marked Available while {} not Bootstrapped",
+                        missing.join(", ")
+                    ),
+                });
+                return;
+            }
+        }
+    }
+
+    /// A file was deleted on `ev.node`: no open session there may have been
+    /// told about it.
+    fn check_deletion(&mut self, ev: &TraceEvent) {
+        let (Some(node), Some(file)) = (ev.node, ev.field("file")) else {
+            return;
+        };
+        let holder =
+            self.sessions
+                .iter()
+                .filter(|((n, _), _)| *n == node)
+                .find(|((_, id), shard)| {
+                    parse_numbers(id).first().is_some_and(|n| {
+                        self.listings
+                            .listed(node, SessionId(u64::from(*n)), shard, file)
+                    })
+                });
+        if let Some(((_, id), shard)) = holder {
+            let v = Violation {
+                kind: ViolationKind::FileDeletedUnderSession,
+                node: Some(node),
+                shard: Some(shard.clone()),
+                at: ev.time,
+                trace_index: Some(ev.index),
+                detail: format!("{file} deleted while session {id}, which listed it, was open"),
+            };
+            self.report(v);
+        }
+    }
+
+    /// An `invariant_violated` event from a probe in the world.
+    fn probe_report(&mut self, ev: &TraceEvent) {
+        let Some(kind) = ev.field("violation").and_then(ViolationKind::from_name) else {
+            return;
+        };
+        self.report(Violation {
+            kind,
+            node: ev.node.or_else(|| ev.field("node").and_then(parse_node)),
+            shard: event_shard(ev),
+            at: ev.time,
+            trace_index: Some(ev.index),
+            detail: ev.field("detail").unwrap_or_default().to_string(),
+        });
+    }
+
+    fn check_sources(
+        &mut self,
+        ev: &TraceEvent,
+        node: NodeId,
+        shard: &TableShardId,
+        violation: impl Fn(ViolationKind, String) -> Violation,
+    ) {
+        let sources = ev.field("sources").map(parse_hosts).unwrap_or_default();
+        let snapshot = ev
+            .field("view")
+            .and_then(|v| v.parse::<u64>().ok())
+            .and_then(|v| self.placements.get(&v));
+        for host in sources {
+            let problem = if host == node {
+                Some("this host itself".to_string())
+            } else {
+                match snapshot.map(|p| p.state(shard.shard, host)) {
+                    Some(None) => Some(format!("{host}, not in the placement snapshot")),
+                    Some(Some(ShardState::Initializing)) => {
+                        Some(format!("{host}, an Initializing replica"))
+                    }
+                    _ => None,
+                }
+            };
+            if let Some(p) = problem {
+                self.report(violation(
+                    ViolationKind::BadSource,
+                    format!("copy source {p}"),
+                ));
+                return;
+            }
+        }
+    }
+
+    /// End of run: every replica the final placement assigns is `Available`
+    /// and bootstrapped, and holds exactly the upstream rows.
+    pub fn check_end_state(&mut self, end: EndState<'_>) {
+        for (shard, replicas) in &end.placement.shards {
+            for (node, state) in replicas {
+                if *state != ShardState::Available {
+                    self.report(Violation {
+                        kind: ViolationKind::Liveness,
+                        node: Some(*node),
+                        shard: None,
+                        at: end.at,
+                        trace_index: None,
+                        detail: format!("shard {shard} is still {state} at the end of the run"),
+                    });
+                }
+            }
+        }
+        for replica in &end.replicas {
+            if let Some(v) = check_rows(replica, end.upstream, end.at) {
+                self.report(v);
+            }
+        }
+    }
+}
+
+/// One replica at the end of a run.
+pub struct ReplicaState {
+    pub node: NodeId,
+    pub shard: TableShardId,
+    pub schema: TableSchema,
+    pub bootstrapped: bool,
+    pub today: Day,
+    pub rows: HeldRows,
+}
+
+/// What the end-state check looks at.
+pub struct EndState<'a> {
+    pub at: VirtualTime,
+    pub placement: &'a Placement,
+    pub upstream: &'a Upstream,
+    pub replicas: Vec<ReplicaState>,
+}
+
+/// Compare a replica's rows with the upstream log up to its commit offset.
+fn check_rows(r: &ReplicaState, upstream: &Upstream, at: VirtualTime) -> Option<Violation> {
+    let violation = |kind, detail: String| Violation {
+        kind,
+        node: Some(r.node),
+        shard: Some(r.shard.clone()),
+        at,
+        trace_index: None,
+        detail,
+    };
+    if !r.bootstrapped {
+        return Some(violation(
+            ViolationKind::Liveness,
+            "table shard is not bootstrapped at the end of the run".into(),
+        ));
+    }
+    if let Some(d) = r.rows.damaged.first() {
+        // Rows that are gone (or missing from a column) are lost; rows that
+        // hold other values than the upstream's are phantom data.
+        let kind = match d.kind {
+            DamageKind::WrongValue => ViolationKind::PhantomData,
+            DamageKind::Missing
+            | DamageKind::Unreadable
+            | DamageKind::Torn
+            | DamageKind::RowsDiffer => ViolationKind::DataLoss,
+        };
+        return Some(violation(
+            kind,
+            format!("batch {} column {}: {:?}", d.batch, d.column, d.kind),
+        ));
+    }
+    upstream.with_records(&r.shard, Offset(0), r.rows.commit_offset, |records| {
+        compare_rows(r, records, violation)
+    })
+}
+
+/// [`check_rows`] once the replica is bootstrapped and undamaged: against
+/// the upstream `records` below its commit offset.
+fn compare_rows(
+    r: &ReplicaState,
+    records: &[Record],
+    violation: impl Fn(ViolationKind, String) -> Violation,
+) -> Option<Violation> {
+    // Every archived row must sit in the batch of its event day.
+    for (batch, offsets) in &r.rows.batches {
+        if let Some(o) = offsets.iter().find(|o| {
+            records
+                .get(o.0 as usize)
+                .is_some_and(|rec| rec.day.batch() != *batch)
+        }) {
+            return Some(violation(
+                ViolationKind::PhantomData,
+                format!("row at offset {o} archived in batch {batch}, not its event day's"),
+            ));
+        }
+    }
+    let retained = || {
+        records
+            .iter()
+            .filter(|rec| r.schema.retains(rec.day, r.today))
+            .map(|rec| rec.offset)
+    };
+    // The usual end: a fact replica holds exactly the retained rows (one
+    // pass, nothing collected).
+    if r.schema.kind == TableKind::Fact && retained().eq(r.rows.offsets.iter().copied()) {
+        return None;
+    }
+    let expected: Vec<Offset> = match r.schema.kind {
+        TableKind::Fact => retained().collect(),
+        TableKind::Dimension => {
+            let latest: BTreeMap<u32, Offset> =
+                records.iter().map(|rec| (rec.key, rec.offset)).collect();
+            let mut v: Vec<Offset> = latest.into_values().collect();
+            v.sort();
+            v
+        }
+    };
+    if expected == r.rows.offsets {
+        return None;
+    }
+    if let Some(missing) = expected
+        .iter()
+        .find(|o| r.rows.offsets.binary_search(o).is_err())
+    {
+        let count = expected
+            .iter()
+            .filter(|o| r.rows.offsets.binary_search(o).is_err())
+            .count();
+        return Some(violation(
+            ViolationKind::DataLoss,
+            format!(
+                "{count} upstream rows below commit offset {} missing, first offset {missing}",
+                r.rows.commit_offset
+            ),
+        ));
+    }
+    if let Some(extra) = r
+        .rows
+        .offsets
+        .iter()
+        .find(|o| expected.binary_search(o).is_err())
+    {
+        return Some(violation(
+            ViolationKind::PhantomData,
+            format!("row at offset {extra} is not an upstream row within retention"),
+        ));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(index: u64, node: u32, name: &str, fields: &[(&'static str, &str)]) -> TraceEvent {
+        let mut event = TraceEvent::new(name, &[("table", "trips"), ("shard", "1")]);
+        for (k, v) in fields {
+            event.push_field(k, v);
+        }
+        event.index = index;
+        event.node = Some(NodeId(node));
+        event.target = "shardboot::table_shard";
+        event
+    }
+
+    #[test]
+    fn a_second_concurrent_bootstrap_is_reported() {
+        let mut o = Oracle::default();
+        o.observe(&ev(0, 1, "bootstrap_started", &[]));
+        o.observe(&ev(1, 1, "bootstrap_started", &[]));
+        let v = o.violation().unwrap();
+        assert_eq!(v.kind, ViolationKind::ConcurrentBootstrap);
+        assert_eq!(v.trace_index, Some(1));
+    }
+
+    #[test]
+    fn finishing_without_starting_is_a_state_violation() {
+        let mut o = Oracle::default();
+        o.observe(&ev(0, 1, "bootstrap_finished", &[]));
+        assert_eq!(o.violation().unwrap().kind, ViolationKind::BootstrapState);
+    }
+
+    #[test]
+    fn legal_transitions_pass() {
+        let mut o = Oracle::default();
+        for (i, name) in [
+            "bootstrap_started",
+            "bootstrap_failed",
+            "bootstrap_started",
+            "bootstrap_finished",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            o.observe(&ev(i as u64, 1, name, &[]));
+        }
+        assert_eq!(o.violation(), None);
+    }
+
+    #[test]
+    fn sources_are_checked_against_the_snapshot() {
+        let mut p = Placement::default();
+        let r = p.shards.entry(ShardId(1)).or_default();
+        r.insert(NodeId(1), ShardState::Initializing);
+        r.insert(NodeId(2), ShardState::Available);
+        r.insert(NodeId(3), ShardState::Initializing);
+        let mut o = Oracle::default();
+        o.placement_published(4, p);
+        o.observe(&ev(
+            0,
+            1,
+            "copy_sources_chosen",
+            &[("sources", "[NodeId(2)]"), ("view", "4")],
+        ));
+        assert_eq!(o.violation(), None);
+        o.observe(&ev(
+            1,
+            1,
+            "copy_sources_chosen",
+            &[("sources", "[NodeId(2), NodeId(3)]"), ("view", "4")],
+        ));
+        assert_eq!(o.violation().unwrap().kind, ViolationKind::BadSource);
+        let mut o = Oracle::default();
+        o.observe(&ev(
+            0,
+            1,
+            "copy_sources_chosen",
+            &[("sources", "[NodeId(1)]"), ("view", "4")],
+        ));
+        assert!(o.violation().unwrap().detail.contains("itself"));
+    }
+
+    #[test]
+    fn clearing_the_copy_flag_before_every_vector_party_is_written_is_reported() {
+        let mut o = Oracle::default();
+        o.observe(&ev(
+            0,
+            4,
+            "peer_metadata_fetched",
+            &[("vector_parties", "2")],
+        ));
+        o.observe(&ev(
+            1,
+            4,
+            "vector_party_copied",
+            &[("batch", "7"), ("column", "0")],
+        ));
+        o.observe(&ev(
+            2,
+            4,
+            "vector_party_copied",
+            &[("batch", "7"), ("column", "0")],
+        ));
+        o.observe(&ev(3, 4, "peer_copy_flag_cleared", &[]));
+        let v = o.violation().unwrap();
+        assert_eq!(v.kind, ViolationKind::PeerCopyFlagClearedEarly);
+        assert!(v.detail.contains("1 of 2"), "{v}");
+        let mut o = Oracle::default();
+        o.observe(&ev(
+            0,
+            4,
+            "peer_metadata_fetched",
+            &[("vector_parties", "1")],
+        ));
+        o.observe(&ev(
+            1,
+            4,
+            "vector_party_copied",
+            &[("batch", "7"), ("column", "0")],
+        ));
+        o.observe(&ev(2, 4, "peer_copy_flag_cleared", &[]));
+        assert_eq!(o.violation(), None);
+    }
+
+    #[test]
+    fn probe_events_become_violations_with_their_trace_index() {
+        let mut o = Oracle::default();
+        o.observe(&ev(
+            9,
+            2,
+            "invariant_violated",
+            &[
+                ("violation", "file-deleted-under-session"),
+                ("detail", "batch 3 col 1"),
+            ],
+        ));
+        let v = o.violation().unwrap();
+        assert_eq!(v.kind, ViolationKind::FileDeletedUnderSession);
+        assert_eq!((v.node, v.trace_index), (Some(NodeId(2)), Some(9)));
+        assert!(
+            v.to_string()
+                .starts_with("file-deleted-under-session: n2 trips/1 at")
+        );
+    }
+
+    #[test]
+    fn a_listed_file_is_held_until_its_session_is_removed_or_swept() {
+        use shardboot::model::BatchMeta;
+        use shardboot::protocol::{BatchMetadata, SessionRef, TableMetadata, TableShardMetadata};
+        use shardboot::types::{BatchId, ColumnId};
+
+        let shard = TableShardId::new("trips", ShardId(1));
+        let metadata = TableShardMetadata {
+            commit_offset: Offset(0),
+            checkpoint_offset: Offset(0),
+            table: TableMetadata::Dimension {
+                snapshot: Default::default(),
+                batches: vec![BatchMetadata {
+                    id: BatchId(0),
+                    meta: BatchMeta::default(),
+                    columns: vec![ColumnId(0)],
+                }],
+            },
+        };
+        let file = format!(
+            "{:?}",
+            crate::world::listings::listed_files(&shard, &metadata)[0]
+        );
+        let session = SessionRef {
+            session: Some(SessionId(1)),
+            node: Some(NodeId(4)),
+            table: shard.table.clone(),
+            shard: shard.shard,
+        };
+        let oracle_after = |end: Option<&str>| {
+            let listings = Listings::default();
+            listings.record(NodeId(2), &session, &metadata);
+            let mut o = Oracle::new(BTreeMap::new(), false, listings);
+            o.observe(&ev(0, 2, "session_started", &[("session", "s1")]));
+            if let Some(end) = end {
+                o.observe(&ev(1, 2, end, &[("session", "s1")]));
+            }
+            o.observe(&ev(2, 2, "file_deleted", &[("file", file.as_str())]));
+            o.violation().map(|v| v.kind)
+        };
+        assert_eq!(
+            oracle_after(None),
+            Some(ViolationKind::FileDeletedUnderSession)
+        );
+        assert_eq!(oracle_after(Some("session_removed")), None);
+        assert_eq!(oracle_after(Some("session_expired")), None);
+    }
+
+    #[test]
+    fn a_restart_forgets_the_nodes_bootstrap_states() {
+        let mut o = Oracle::default();
+        o.observe(&ev(0, 1, "bootstrap_started", &[]));
+        let mut restart = TraceEvent::new("node_restarted", &[("node", "n1")]);
+        restart.index = 1;
+        restart.node = Some(NodeId(1));
+        o.observe(&restart);
+        o.observe(&ev(2, 1, "bootstrap_started", &[]));
+        assert_eq!(o.violation(), None);
+    }
+
+    #[test]
+    fn every_violation_name_round_trips() {
+        for k in ViolationKind::ALL {
+            assert_eq!(ViolationKind::from_name(k.name()), Some(k));
+        }
+    }
+}

@@ -1,0 +1,677 @@
+//! `bootsim swarm`: many seeds over a mix of scenarios, in parallel.
+//!
+//! Each seed picks one scenario of the mix and redraws its options
+//! ([`crate::scenario::randomise`]) from streams of its own (`"swarm/scenario"`,
+//! `"swarm/options"`), then runs it through the one run path
+//! ([`crate::harness::run::run`]) with that seed. So a seed's run depends on the seed
+//! and the mix only — never on the number of workers, the partition or what
+//! ran before — and a failure is reproduced from the artifact it writes.
+//!
+//! Parallelism: one whole simulation per worker thread
+//! (`std::thread::scope`); workers share nothing but the queue of seeds and
+//! the channel results go back on. A simulation that panics (inside a task,
+//! in the oracle or in the harness) is caught and reported with its seed; a
+//! stalled or runaway run ends as a `liveness` violation (see
+//! `Scenario::max_polls`). Neither takes the swarm down.
+//!
+//! Seeds: `first_seed ..` (`--seeds N`: the first N of them; `--duration`:
+//! as many as fit), of which partition `k/n` runs those with
+//! `seed % n == k - 1`: a CI matrix or an indexed Job splits one swarm into
+//! disjoint parts that together are exactly the unpartitioned run.
+//!
+//! From a test of your own:
+//!
+//! ```
+//! use std::path::PathBuf;
+//! use bootsim::scenario::format::Scenario;
+//! use bootsim::tools::swarm::{Budget, Entry, Partition, SwarmConfig, swarm};
+//!
+//! let text = r#"
+//! name = "tiny"
+//! duration = "5m"
+//! [cluster]
+//! nodes = 2
+//! replicas = 2
+//! shards = 1
+//! [[table]]
+//! name = "trips"
+//! kind = "fact"
+//! "#;
+//! let path = PathBuf::from("tiny.toml");
+//! let scenario = Scenario::parse(&path, text).unwrap();
+//! let cfg = SwarmConfig {
+//!     mix: vec![Entry { path, scenario }],
+//!     budget: Budget::Seeds(4),
+//!     first_seed: 1,
+//!     jobs: 2,
+//!     partition: Partition::WHOLE,
+//!     randomise: true,
+//!     failures: None, // or Some(dir): one replayable file per failing seed
+//!     stop_on_failure: false,
+//! };
+//! let run = swarm(&cfg, |_result, _progress| {});
+//! assert_eq!(run.summary.seeds, 4);
+//! assert_eq!(run.failures().count(), 0, "{}", run.summary);
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::check::coverage::{Coverage, ProbeHits};
+use crate::engine::duration;
+use crate::engine::executor::panic_message;
+use crate::engine::rng::SimRng;
+use crate::engine::trace::Keep;
+use crate::harness::artifact::{artifact_text, to_toml, write_artifact};
+use crate::harness::run::{Outcome, RunOptions, run};
+use crate::scenario::format::{Scenario, ScenarioError};
+use crate::scenario::randomise::{Choice, Choices, Randomised, randomise};
+
+/// A part of a swarm: `k/n` runs the seeds `s` with `s % n == k - 1`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Partition {
+    /// 1-based index of this part.
+    pub k: u64,
+    /// Number of parts.
+    pub n: u64,
+}
+
+impl Partition {
+    /// The whole swarm: `1/1`.
+    pub const WHOLE: Partition = Partition { k: 1, n: 1 };
+
+    pub fn contains(&self, seed: u64) -> bool {
+        seed % self.n == self.k - 1
+    }
+}
+
+impl Default for Partition {
+    fn default() -> Self {
+        Partition::WHOLE
+    }
+}
+
+impl fmt::Display for Partition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.k, self.n)
+    }
+}
+
+impl FromStr for Partition {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("`{s}` is not a partition: expected k/n with 1 <= k <= n, e.g. 2/4");
+        let (k, n) = s.split_once('/').ok_or_else(bad)?;
+        let k: u64 = k.trim().parse().map_err(|_| bad())?;
+        let n: u64 = n.trim().parse().map_err(|_| bad())?;
+        if n == 0 || k == 0 || k > n {
+            return Err(bad());
+        }
+        Ok(Partition { k, n })
+    }
+}
+
+/// How long a swarm goes on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Budget {
+    /// Seeds `first_seed .. first_seed + N` (before partitioning).
+    Seeds(u64),
+    /// As many seeds as start within this much wall time.
+    Wall(Duration),
+}
+
+/// One scenario of the mix, with the file it came from.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub path: PathBuf,
+    pub scenario: Scenario,
+}
+
+/// Every `*.toml` directly in `dir` that has `swarm = true`, by file name.
+pub fn default_mix(dir: &Path) -> Result<Vec<Entry>, ScenarioError> {
+    let read = std::fs::read_dir(dir).map_err(|source| ScenarioError::Read {
+        file: dir.to_path_buf(),
+        source,
+    })?;
+    let mut paths: Vec<PathBuf> = read
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    paths.sort();
+    let mut mix = Vec::new();
+    for path in paths {
+        let scenario = Scenario::load(&path)?;
+        if scenario.swarm {
+            mix.push(Entry { path, scenario });
+        }
+    }
+    Ok(mix)
+}
+
+/// What a swarm runs.
+#[derive(Clone, Debug)]
+pub struct SwarmConfig {
+    pub mix: Vec<Entry>,
+    pub budget: Budget,
+    pub first_seed: u64,
+    /// Worker threads (at least 1).
+    pub jobs: usize,
+    pub partition: Partition,
+    /// Redraw each seed's options ([`crate::scenario::randomise`]); off: run the
+    /// scenarios as written.
+    pub randomise: bool,
+    /// Where failing seeds write their artifacts (`None`: nowhere).
+    pub failures: Option<PathBuf>,
+    /// Stop at the first failing seed: no seed after it is started, the
+    /// seeds before it (already started, since seeds are handed out in
+    /// order) are finished, and results after it are dropped — so the run
+    /// ends at the lowest failing seed whatever `jobs` is.
+    pub stop_on_failure: bool,
+}
+
+impl SwarmConfig {
+    /// The seeds this swarm (this partition of it) runs, in order; endless
+    /// for a wall-time budget.
+    pub fn seeds(&self) -> Box<dyn Iterator<Item = u64> + Send> {
+        let p = self.partition;
+        match self.budget {
+            Budget::Seeds(n) => Box::new(
+                (self.first_seed..self.first_seed.saturating_add(n))
+                    .filter(move |s| p.contains(*s)),
+            ),
+            Budget::Wall(_) => Box::new((self.first_seed..).filter(move |s| p.contains(*s))),
+        }
+    }
+
+    /// The number of seeds [`SwarmConfig::seeds`] yields, if bounded.
+    pub fn seed_count(&self) -> Option<u64> {
+        match self.budget {
+            Budget::Seeds(_) => Some(self.seeds().count() as u64),
+            Budget::Wall(_) => None,
+        }
+    }
+
+    /// Which scenario of the mix `seed` runs.
+    pub fn entry(&self, seed: u64) -> &Entry {
+        let i = SimRng::new(seed)
+            .fork("swarm/scenario")
+            .below(self.mix.len() as u64);
+        &self.mix[i as usize]
+    }
+
+    /// What `seed` runs: its scenario of the mix with the options drawn
+    /// from the seed (or as written, without `randomise`).
+    pub fn draw(&self, seed: u64) -> Drawn<'_> {
+        let entry = self.entry(seed);
+        let randomised = if self.randomise {
+            randomise(
+                &entry.scenario,
+                &mut SimRng::new(seed).fork("swarm/options"),
+            )
+        } else {
+            Randomised {
+                scenario: entry.scenario.clone(),
+                scheduler: entry.scenario.scheduler.unwrap_or_default(),
+                choices: Vec::new(),
+            }
+        };
+        Drawn { entry, randomised }
+    }
+}
+
+/// A seed's scenario and drawn options ([`SwarmConfig::draw`]).
+pub struct Drawn<'a> {
+    pub entry: &'a Entry,
+    pub randomised: Randomised,
+}
+
+impl Drawn<'_> {
+    /// The scenario exactly as its TOML text says (what runs, and what an
+    /// artifact states), with the drawn options applied.
+    pub fn effective(&self) -> Result<Scenario, ScenarioError> {
+        Scenario::parse(&self.entry.path, &to_toml(&self.randomised.scenario))
+    }
+}
+
+/// How one seed's run compares with what its scenario expects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// The outcome is the expected one.
+    Ok,
+    /// An unexpected safety violation, or an expected violation that did
+    /// not happen.
+    Safety,
+    /// An unexpected liveness failure (incl. stalls and runaway runs).
+    Liveness,
+    /// A panic in the simulation or the harness.
+    Panic,
+}
+
+impl Verdict {
+    pub fn failed(self) -> bool {
+        self != Verdict::Ok
+    }
+}
+
+/// The result of one seed.
+#[derive(Clone, Debug, Serialize)]
+pub struct SeedResult {
+    pub seed: u64,
+    /// Scenario name ("?" if the harness failed before picking one).
+    pub scenario: String,
+    pub file: PathBuf,
+    /// The drawn option set.
+    pub options: Vec<Choice>,
+    pub expect: String,
+    /// `ok`, `violation: data-loss`, `panic`.
+    pub outcome: String,
+    /// The whole outcome (where, when, what) when not `ok`.
+    pub detail: Option<String>,
+    pub verdict: Verdict,
+    pub trace_hash: Option<String>,
+    /// Virtual time reached, ms.
+    pub virtual_ms: u64,
+    /// Wall time of the run, µs.
+    pub wall_us: u64,
+    pub events: u64,
+    pub polls: u64,
+    /// The coverage probes the run reached, with their hits.
+    pub probes: ProbeHits,
+    /// The failure artifact written, if any.
+    pub artifact: Option<PathBuf>,
+}
+
+impl SeedResult {
+    /// A seed whose harness panicked outside any simulated task.
+    pub fn harness_panic(seed: u64, message: String) -> SeedResult {
+        SeedResult {
+            seed,
+            scenario: "?".into(),
+            file: PathBuf::new(),
+            options: Vec::new(),
+            expect: "?".into(),
+            outcome: "panic".into(),
+            detail: Some(format!("panic in the swarm harness: {message}")),
+            verdict: Verdict::Panic,
+            trace_hash: None,
+            virtual_ms: 0,
+            wall_us: 0,
+            events: 0,
+            polls: 0,
+            probes: ProbeHits::default(),
+            artifact: None,
+        }
+    }
+
+    /// The command that replays this seed.
+    pub fn replay_command(&self) -> String {
+        match &self.artifact {
+            Some(a) => format!("bootsim replay {}", a.display()),
+            None => format!(
+                "bootsim run --scenario {} --seed {}  (options as drawn: rerun the swarm with --first-seed {} --seeds 1 to get the artifact)",
+                self.file.display(),
+                self.seed,
+                self.seed
+            ),
+        }
+    }
+}
+
+/// The wall clock, for timing and the duration budget only: it never
+/// reaches a simulation.
+#[allow(clippy::disallowed_methods, clippy::disallowed_types)]
+pub fn wall_now() -> std::time::Instant {
+    // Allowed: the swarm runner's timing and `--duration` budget; no
+    // simulation ever sees this value.
+    std::time::Instant::now()
+}
+
+/// Run one seed of `cfg`: pick the scenario, draw the options, run, and
+/// write an artifact if it failed.
+pub fn run_seed(cfg: &SwarmConfig, seed: u64) -> SeedResult {
+    let draw = cfg.draw(seed);
+    let (entry, drawn) = (draw.entry, &draw.randomised);
+    let mut result = SeedResult {
+        scenario: entry.scenario.name.clone(),
+        file: entry.path.clone(),
+        options: drawn.choices.clone(),
+        expect: entry.scenario.expect.to_string(),
+        ..SeedResult::harness_panic(seed, String::new())
+    };
+    // Run the scenario as its TOML text says, so that the artifact states
+    // exactly what ran.
+    let effective = match draw.effective() {
+        Ok(s) => s,
+        Err(e) => {
+            result.detail = Some(format!("the randomised scenario is invalid: {e}"));
+            return result;
+        }
+    };
+    // K of a PCT scheduler fixed now, so that the artifact replays (and
+    // shrinks, which cuts the duration) with the same change points.
+    let scheduler = drawn
+        .scheduler
+        .with_estimated_steps(effective.estimated_steps());
+    let opts = RunOptions {
+        scheduler,
+        keep: Keep::Last(0),
+        ..RunOptions::seed(seed)
+    };
+    let start = wall_now();
+    let report = catch_unwind(AssertUnwindSafe(|| run(&effective, opts)));
+    result.wall_us = start.elapsed().as_micros() as u64;
+    let report = match report {
+        Ok(r) => r,
+        Err(payload) => {
+            result.detail = Some(format!(
+                "panic outside the simulated tasks: {}",
+                panic_message(payload.as_ref())
+            ));
+            return result;
+        }
+    };
+    result.outcome = report.outcome.label();
+    result.trace_hash = Some(report.trace.hash());
+    result.virtual_ms = report.end.elapsed().as_millis() as u64;
+    result.events = report.trace.total();
+    result.polls = report.stats.polls;
+    result.probes = report.trace.probes().clone();
+    result.verdict = if report.outcome.matches(&effective.expect) {
+        Verdict::Ok
+    } else {
+        match &report.outcome {
+            Outcome::Violation(v) if !v.kind.is_safety() => Verdict::Liveness,
+            Outcome::Panicked { .. } => Verdict::Panic,
+            _ => Verdict::Safety,
+        }
+    };
+    result.detail = (report.outcome != Outcome::Pass).then(|| report.outcome.to_string());
+    if result.verdict.failed()
+        && let Some(dir) = &cfg.failures
+    {
+        let path = crate::harness::artifact::artifact_path(dir, &effective.name, seed);
+        let header = vec![
+            format!(
+                "bootsim failure artifact: replay with `bootsim replay {}`",
+                path.display()
+            ),
+            format!(
+                "found by `bootsim swarm`: scenario {} ({}), seed {seed}",
+                effective.name,
+                entry.path.display()
+            ),
+            format!("expected: {}", entry.scenario.expect),
+            format!("outcome: {}", report.outcome),
+            format!("drawn options: {}", Choices(&drawn.choices)),
+            "Below: the scenario as it ran (drawn options applied); `expect` is the observed"
+                .into(),
+            "outcome, so this file is a regression test as it stands. Once the bug is fixed,"
+                .into(),
+            "set `expect = \"pass\"` and keep it in scenarios/regressions/.".into(),
+        ];
+        let text = artifact_text(
+            &effective,
+            seed,
+            scheduler,
+            &report.outcome,
+            &report.trace.hash(),
+            &header,
+        );
+        match write_artifact(dir, &effective.name, seed, &text) {
+            Ok(p) => result.artifact = Some(p),
+            Err(e) => {
+                let d = result.detail.take().unwrap_or_default();
+                result.detail = Some(format!("{d} (artifact not written: {e})"));
+            }
+        }
+    }
+    result
+}
+
+/// Progress as results come in.
+#[derive(Clone, Copy, Debug)]
+pub struct Progress {
+    pub done: u64,
+    pub failed: u64,
+    /// Seeds in all, when the budget is a seed count.
+    pub total: Option<u64>,
+    pub elapsed: Duration,
+}
+
+/// Run `job` for every seed of `seeds` on `jobs` worker threads, one whole
+/// simulation per thread at a time, and hand each result to `on_result` on
+/// this thread as it arrives. A panicking job becomes
+/// [`SeedResult::harness_panic`]. With `deadline`, workers take no new seed
+/// once that much wall time has passed.
+pub fn run_parallel<F>(
+    seeds: Box<dyn Iterator<Item = u64> + Send>,
+    jobs: usize,
+    deadline: Option<Duration>,
+    job: F,
+    mut on_result: impl FnMut(SeedResult),
+) where
+    F: Fn(u64) -> SeedResult + Sync,
+{
+    let start = wall_now();
+    let seeds = Mutex::new(seeds);
+    let (tx, rx) = mpsc::channel::<SeedResult>();
+    std::thread::scope(|scope| {
+        for worker in 0..jobs.max(1) {
+            let tx = tx.clone();
+            let (seeds, job) = (&seeds, &job);
+            // Allowed: one whole simulation per worker thread; workers share
+            // no simulation state (see the module doc).
+            #[allow(clippy::disallowed_methods)]
+            let spawned = std::thread::Builder::new()
+                .name(format!("swarm-{worker}"))
+                .stack_size(16 << 20)
+                .spawn_scoped(scope, move || {
+                    loop {
+                        if deadline.is_some_and(|d| start.elapsed() >= d) {
+                            break;
+                        }
+                        let next = seeds.lock().unwrap_or_else(PoisonError::into_inner).next();
+                        let Some(seed) = next else { break };
+                        let result =
+                            catch_unwind(AssertUnwindSafe(|| job(seed))).unwrap_or_else(|p| {
+                                SeedResult::harness_panic(seed, panic_message(p.as_ref()))
+                            });
+                        if tx.send(result).is_err() {
+                            break;
+                        }
+                    }
+                });
+            spawned.expect("cannot start a swarm worker thread");
+        }
+        drop(tx);
+        for result in rx {
+            on_result(result);
+        }
+    });
+}
+
+/// What a whole swarm gave.
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    pub seeds: u64,
+    /// Outcome as expected (including expected violations).
+    pub ok: u64,
+    /// Of those, expected violations.
+    pub expected_violations: u64,
+    pub failed: u64,
+    /// Failed seeds by outcome label.
+    pub failures_by_outcome: BTreeMap<String, u64>,
+    pub jobs: usize,
+    pub partition: Partition,
+    pub scenarios: Vec<String>,
+    pub wall_secs: f64,
+    pub virtual_secs: f64,
+    pub seeds_per_sec: f64,
+    /// Virtual time simulated per wall-clock time, over all workers.
+    pub virtual_per_wall: f64,
+    /// Per probe of the catalogue, how many seeds reached it.
+    pub coverage: Coverage,
+}
+
+/// A finished swarm: every seed's result, by seed, and the summary.
+#[derive(Clone, Debug, Serialize)]
+pub struct SwarmRun {
+    pub summary: Summary,
+    pub results: Vec<SeedResult>,
+}
+
+impl SwarmRun {
+    pub fn failures(&self) -> impl Iterator<Item = &SeedResult> {
+        self.results.iter().filter(|r| r.verdict.failed())
+    }
+
+    /// The worst verdict: what the exit code reports.
+    pub fn worst(&self) -> Verdict {
+        self.results
+            .iter()
+            .map(|r| r.verdict)
+            .max()
+            .unwrap_or(Verdict::Ok)
+    }
+}
+
+/// Run a swarm; `on_result` sees every result as it arrives (progress).
+pub fn swarm(cfg: &SwarmConfig, mut on_result: impl FnMut(&SeedResult, Progress)) -> SwarmRun {
+    assert!(!cfg.mix.is_empty(), "a swarm needs at least one scenario");
+    let start = wall_now();
+    let total = cfg.seed_count();
+    let deadline = match cfg.budget {
+        Budget::Wall(d) => Some(d),
+        Budget::Seeds(_) => None,
+    };
+    let mut results = Vec::new();
+    let mut failed = 0;
+    // The lowest failing seed so far (with `stop_on_failure`): no seed
+    // after it is handed out.
+    let first_failure = Arc::new(AtomicU64::new(u64::MAX));
+    let bound = Arc::clone(&first_failure);
+    let seeds = cfg
+        .seeds()
+        .take_while(move |s| *s <= bound.load(Ordering::Relaxed));
+    run_parallel(
+        Box::new(seeds),
+        cfg.jobs,
+        deadline,
+        |seed| run_seed(cfg, seed),
+        |r| {
+            if cfg.stop_on_failure && r.verdict.failed() {
+                first_failure.fetch_min(r.seed, Ordering::Relaxed);
+            }
+            failed += u64::from(r.verdict.failed());
+            let progress = Progress {
+                done: results.len() as u64 + 1,
+                failed,
+                total,
+                elapsed: start.elapsed(),
+            };
+            on_result(&r, progress);
+            results.push(r);
+        },
+    );
+    results.sort_by_key(|r| r.seed);
+    // Seeds after the first failure that were already running when it came
+    // in: dropped, so that the result does not depend on `jobs`.
+    let first_failure = first_failure.load(Ordering::Relaxed);
+    results.retain(|r| r.seed <= first_failure);
+    let wall = start.elapsed().as_secs_f64();
+    let virtual_secs = results.iter().map(|r| r.virtual_ms as f64 / 1000.0).sum();
+    let mut failures_by_outcome = BTreeMap::new();
+    for r in results.iter().filter(|r| r.verdict.failed()) {
+        *failures_by_outcome.entry(r.outcome.clone()).or_default() += 1;
+    }
+    let ok = results.iter().filter(|r| !r.verdict.failed()).count() as u64;
+    let summary = Summary {
+        seeds: results.len() as u64,
+        ok,
+        expected_violations: results
+            .iter()
+            .filter(|r| !r.verdict.failed() && r.outcome != "ok")
+            .count() as u64,
+        failed: results.len() as u64 - ok,
+        failures_by_outcome,
+        jobs: cfg.jobs.max(1),
+        partition: cfg.partition,
+        scenarios: cfg.mix.iter().map(|e| e.scenario.name.clone()).collect(),
+        wall_secs: wall,
+        virtual_secs,
+        seeds_per_sec: results.len() as f64 / wall.max(1e-9),
+        virtual_per_wall: virtual_secs / wall.max(1e-9),
+        coverage: Coverage::of(results.iter().map(|r| &r.probes)),
+    };
+    SwarmRun { summary, results }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "swarm: {} seeds (partition {}) over {} scenario(s), {} job(s)",
+            self.seeds,
+            self.partition,
+            self.scenarios.len(),
+            self.jobs
+        )?;
+        write!(
+            f,
+            "  ok {} (of which expected violations {}), failed {}",
+            self.ok, self.expected_violations, self.failed
+        )?;
+        if !self.failures_by_outcome.is_empty() {
+            let by: Vec<String> = self
+                .failures_by_outcome
+                .iter()
+                .map(|(k, v)| format!("{k} x{v}"))
+                .collect();
+            write!(f, " ({})", by.join(", "))?;
+        }
+        writeln!(f)?;
+        write!(
+            f,
+            "  wall {:.1} s, {:.1} seeds/s, virtual {}, {:.0}x real time",
+            self.wall_secs,
+            self.seeds_per_sec,
+            duration::format(Duration::from_secs(self.virtual_secs as u64)),
+            self.virtual_per_wall
+        )?;
+        write!(f, "\n{}", self.coverage)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partitions_parse_and_reject_nonsense() {
+        assert_eq!("2/4".parse(), Ok(Partition { k: 2, n: 4 }));
+        for bad in ["0/2", "3/2", "1/0", "x", "1/", "/2"] {
+            assert!(bad.parse::<Partition>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn every_seed_is_in_exactly_one_part() {
+        for n in 1..6 {
+            for seed in 0..50 {
+                let parts = (1..=n)
+                    .filter(|k| Partition { k: *k, n }.contains(seed))
+                    .count();
+                assert_eq!(parts, 1);
+            }
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! Disk faults as [`crate::world::disk::NodeDisk`] meets them: I/O errors on read,
+//! write and sync, a full disk, and silent corruption of stored files
+//! (detected as a checksum mismatch only when checksums are on).
+//!
+//! A failed write writes nothing; a failed sync leaves the data not
+//! durable. Torn writes at a crash are [`crate::world::disk::NodeDisk::crash_torn`].
+
+use std::rc::Rc;
+
+use shardboot::env::DiskError;
+use shardboot::model::FileKey;
+use shardboot::types::NodeId;
+
+use super::{DiskFaultConfig, Draws, FaultKind, Faults};
+use crate::world::disk::NodeDisk;
+
+/// The disk-fault switches and streams every disk of a world shares. The
+/// default injects nothing and has no checksums.
+#[derive(Clone, Debug, Default)]
+pub struct DiskFaults {
+    inner: Option<Rc<(DiskFaultConfig, Draws)>>,
+}
+
+impl DiskFaults {
+    pub(crate) fn new(config: DiskFaultConfig, draws: Draws) -> DiskFaults {
+        DiskFaults {
+            inner: Some(Rc::new((config, draws))),
+        }
+    }
+
+    /// Whether files carry checksums (reads detect corruption).
+    pub fn checksums(&self) -> bool {
+        self.inner.as_ref().is_some_and(|i| i.0.checksums)
+    }
+
+    /// The first of `kinds` that fires now, traced against `key`.
+    fn fault(&self, key: &FileKey, kinds: &[FaultKind]) -> Option<FaultKind> {
+        let (config, draws) = &**self.inner.as_ref()?;
+        let kind = kinds.iter().copied().find(|k| {
+            let ratio = match k {
+                FaultKind::DiskReadEio => config.read_eio,
+                FaultKind::DiskWriteEio => config.write_eio,
+                FaultKind::DiskSyncFail => config.sync_fail,
+                _ => config.enospc,
+            };
+            draws.fires(*k, ratio)
+        })?;
+        tracing::info!(target: "sim::fault", kind = kind.label(), file = ?key, "fault_injected");
+        Some(kind)
+    }
+
+    /// The error a read of `key` meets now, if any.
+    pub fn read_error(&self, key: &FileKey) -> Option<DiskError> {
+        self.fault(key, &[FaultKind::DiskReadEio])
+            .map(|_| DiskError::Io)
+    }
+
+    /// The error a write to `key` meets now, if any.
+    pub fn write_error(&self, key: &FileKey) -> Option<DiskError> {
+        self.fault(key, &[FaultKind::DiskWriteEio, FaultKind::DiskEnospc])
+            .map(|k| match k {
+                FaultKind::DiskEnospc => DiskError::NoSpace,
+                _ => DiskError::Io,
+            })
+    }
+
+    /// The error a sync of `key` meets now, if any.
+    pub fn sync_error(&self, key: &FileKey) -> Option<DiskError> {
+        self.fault(key, &[FaultKind::DiskSyncFail])
+            .map(|_| DiskError::Io)
+    }
+}
+
+/// Silent corruption.
+impl Faults {
+    /// Flip one byte of `key` on `node`'s `disk` (position and bit pattern
+    /// from the corruption stream); `source` is `"random"` or `"step"`.
+    /// False if the file is missing or empty.
+    pub(crate) fn corrupt(
+        &self,
+        node: NodeId,
+        disk: &NodeDisk,
+        key: &FileKey,
+        source: &str,
+    ) -> bool {
+        let len = disk.contents(key).map_or(0, |c| c.len());
+        if len == 0 {
+            return false;
+        }
+        let (at, mask) = {
+            let mut rng = self.draws.rng(FaultKind::Corruption);
+            let at = rng.below(len as u64) as usize;
+            (at, rng.between(1, 255) as u8)
+        };
+        if !disk.corrupt(key, at, mask) {
+            return false;
+        }
+        self.corrupted
+            .borrow_mut()
+            .insert((node, key.shard().shard));
+        tracing::info!(target: "sim::fault", kind = "corruption", source, node = %node,
+            file = ?key, byte = at, "fault_injected");
+        true
+    }
+}
