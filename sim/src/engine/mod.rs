@@ -8,6 +8,7 @@
 
 pub mod duration;
 pub mod executor;
+pub mod probe_hits;
 pub mod rng;
 pub mod schedule;
 pub mod scheduler;

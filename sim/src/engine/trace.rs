@@ -21,8 +21,8 @@ use tracing::field::{Field, Visit};
 use tracing::{Event, Metadata, Subscriber};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 
-use crate::check::coverage::ProbeHits;
 use crate::engine::executor;
+use crate::engine::probe_hits::ProbeHits;
 use crate::engine::time::{VirtualTime, push_decimal};
 
 /// How many events a trace stores (the hash always covers all).
