@@ -301,7 +301,7 @@ fn open_session(sim: &mut Sim, server: &Rc<PeerServer<SimEnv>>, table: &str) -> 
 }
 
 /// ORIGIN's connection to PEER's data server.
-async fn dial_peer(env: SimEnv) -> SimPeer {
+async fn dial_peer(env: SimEnv) -> SimPeer<SimEnv> {
     env.dial(PEER).await.expect("dial")
 }
 
@@ -1156,7 +1156,7 @@ fn borrow_over(hosts: &'static [NodeId]) -> (Result<bool, NoPeerAvailable>, Vec<
     let c = Rc::clone(&calls);
     let result = run(&mut sim, origin, async move {
         source
-            .borrow_connection(hosts, async |host, peer: &Rc<SimPeer>| {
+            .borrow_connection(hosts, async |host, peer: &Rc<SimPeer<SimEnv>>| {
                 c.borrow_mut().push(host);
                 peer.health().await.expect("health")
             })

@@ -10,6 +10,7 @@
 
 pub mod buggify;
 pub mod clock;
+pub mod defect;
 pub mod disk;
 pub mod faults;
 pub mod lifecycle;

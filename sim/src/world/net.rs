@@ -28,7 +28,9 @@ use std::time::Duration;
 
 use futures::channel::oneshot;
 use serde::{Deserialize, Serialize};
-use shardboot::env::{ChunkStream, Disk, Incoming, KeepAliveClient, KeepAliveServer, PeerClient};
+use shardboot::env::{
+    ChunkStream, Disk, Env, Incoming, KeepAliveClient, KeepAliveServer, PeerClient,
+};
 use shardboot::peer_server::PeerServer;
 use shardboot::protocol::{
     KeepAlive, MetadataRequest, RawDataRequest, RpcError, StartSessionReply, StartSessionRequest,
@@ -39,9 +41,12 @@ use shardboot::types::{NodeId, TableShardId};
 use crate::engine::executor::{self, sleep, sleep_until};
 use crate::engine::sync::{Receiver, Sender, mailbox};
 use crate::engine::time::VirtualTime;
+use crate::world::defect::Defect;
+use crate::world::disk::NodeDisk;
+use crate::world::faults::Faults;
 use crate::world::faults::StreamCut;
+use crate::world::listings::Listings;
 use crate::world::listings::listed_files;
-use crate::world::state::{Defect, SimEnv, WorldRef};
 
 /// Network timing. Part of a scenario (`[network]`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,16 +71,53 @@ impl Default for NetConfig {
     }
 }
 
-/// A connection from one host (`from`) to another host's data server.
-#[derive(Clone)]
-pub struct SimPeer {
-    from: NodeId,
-    to: NodeId,
-    world: WorldRef,
+/// What the network needs of the world it carries messages in: link
+/// timing, the fault state, what sessions were told, the planted defects
+/// of the peer protocol and the hosts' disks. The world's state implements
+/// it; the network names only this trait, so it sits below the world that
+/// owns it.
+pub trait NetWorld {
+    /// The fault state every hop, message and chunk consults.
+    fn faults(&self) -> &Faults;
+    /// One network hop's latency (a draw of the `"net"` stream).
+    fn latency(&self) -> Duration;
+    /// Time to move `bytes` over a stream.
+    fn transfer_time(&self, bytes: usize) -> Duration;
+    /// Where metadata replies are recorded for the oracle.
+    fn listings(&self) -> &Listings;
+    /// Whether the planted `defect` fires now (once).
+    fn defect_fires(&self, defect: Defect) -> bool;
+    /// Whether this raw-data request must fail (a planted defect).
+    fn breaks_vector_party(&self, req: &RawDataRequest) -> bool;
+    /// The disk of `node`.
+    fn disk(&self, node: NodeId) -> &NodeDisk;
 }
 
-impl SimPeer {
-    pub(crate) fn new(from: NodeId, to: NodeId, world: WorldRef) -> SimPeer {
+/// The running peer servers of a world whose hosts run on `E`.
+pub trait Servers<E: Env>: NetWorld {
+    /// The running peer server of `node`, if its process is up.
+    fn server(&self, node: NodeId) -> Option<Rc<PeerServer<E>>>;
+}
+
+/// A connection from one host (`from`) to another host's data server.
+pub struct SimPeer<E: Env> {
+    from: NodeId,
+    to: NodeId,
+    world: Rc<dyn Servers<E>>,
+}
+
+impl<E: Env> Clone for SimPeer<E> {
+    fn clone(&self) -> Self {
+        SimPeer {
+            from: self.from,
+            to: self.to,
+            world: Rc::clone(&self.world),
+        }
+    }
+}
+
+impl<E: Env> SimPeer<E> {
+    pub(crate) fn new(from: NodeId, to: NodeId, world: Rc<dyn Servers<E>>) -> SimPeer<E> {
         SimPeer { from, to, world }
     }
 
@@ -83,7 +125,7 @@ impl SimPeer {
     /// link waited out; if it is lost (partition, drop) the caller learns
     /// it only after the timeout, as "peer unavailable".
     async fn hop(&self, from: NodeId, to: NodeId) -> Result<(), RpcError> {
-        let faults = &self.world.faults;
+        let faults = self.world.faults();
         sleep(self.world.latency() + faults.tail_latency()).await;
         faults.wait_released(from, to, None).await;
         if faults.message_lost(from, to) {
@@ -99,11 +141,11 @@ impl SimPeer {
     fn duplicate<T: 'static, F: Future<Output = T> + 'static>(
         &self,
         delay: Duration,
-        f: Rc<impl Fn(Rc<PeerServer<SimEnv>>) -> F + 'static>,
+        f: Rc<impl Fn(Rc<PeerServer<E>>) -> F + 'static>,
     ) {
         let peer = self.clone();
         let _dup = executor::spawn_on("duplicate_request", Some(self.to), async move {
-            let faults = &peer.world.faults;
+            let faults = peer.world.faults();
             sleep(delay).await;
             faults.wait_released(peer.from, peer.to, None).await;
             if faults.message_lost(peer.from, peer.to) {
@@ -115,7 +157,7 @@ impl SimPeer {
         });
     }
 
-    fn server(&self) -> Result<Rc<PeerServer<SimEnv>>, RpcError> {
+    fn server(&self) -> Result<Rc<PeerServer<E>>, RpcError> {
         self.world
             .server(self.to)
             .ok_or(RpcError::Unavailable(self.to))
@@ -128,10 +170,10 @@ impl SimPeer {
     async fn call<T: 'static, F: Future<Output = T> + 'static>(
         &self,
         name: &'static str,
-        f: impl Fn(Rc<PeerServer<SimEnv>>) -> F + 'static,
+        f: impl Fn(Rc<PeerServer<E>>) -> F + 'static,
     ) -> Result<T, RpcError> {
         let f = Rc::new(f);
-        let faults = &self.world.faults;
+        let faults = self.world.faults();
         if let Some(delay) = faults.duplicate_request(self.from, self.to, name) {
             self.duplicate(delay, Rc::clone(&f));
         }
@@ -147,17 +189,17 @@ impl SimPeer {
     }
 }
 
-impl PeerClient for SimPeer {
+impl<E: Env> PeerClient for SimPeer<E> {
     type KeepAliveStream = SimKeepAliveClient;
-    type RawStream = SimChunkStream;
+    type RawStream = SimChunkStream<E>;
 
     async fn health(&self) -> Result<bool, RpcError> {
         let serving = self.call("health", |s| async move { s.health() }).await?;
-        Ok(serving && !self.world.faults.is_unhealthy(self.to))
+        Ok(serving && !self.world.faults().is_unhealthy(self.to))
     }
 
     async fn start_session(&self, req: StartSessionRequest) -> Result<StartSessionReply, RpcError> {
-        let call = move |s: Rc<PeerServer<SimEnv>>| {
+        let call = move |s: Rc<PeerServer<E>>| {
             let req = req.clone();
             async move { s.start_session(req).await }
         };
@@ -167,9 +209,19 @@ impl PeerClient for SimPeer {
     async fn keep_alive(&self) -> Result<SimKeepAliveClient, RpcError> {
         self.hop(self.from, self.to).await?;
         let server = self.server()?;
-        let cut = self.world.faults.register_stream(self.from, self.to);
-        let (to_server, from_client) = link(&self.world, self.from, self.to, &cut);
-        let (to_client, from_server) = link(&self.world, self.to, self.from, &cut);
+        let cut = self.world.faults().register_stream(self.from, self.to);
+        let (to_server, from_client) = link(
+            &(Rc::clone(&self.world) as Rc<dyn NetWorld>),
+            self.from,
+            self.to,
+            &cut,
+        );
+        let (to_client, from_server) = link(
+            &(Rc::clone(&self.world) as Rc<dyn NetWorld>),
+            self.to,
+            self.from,
+            &cut,
+        );
         executor::spawn_on("keep_alive_server", Some(self.to), async move {
             let stream = SimKeepAliveServer {
                 from_client,
@@ -188,17 +240,17 @@ impl PeerClient for SimPeer {
 
     async fn fetch_metadata(&self, req: MetadataRequest) -> Result<TableShardMetadata, RpcError> {
         let session = req.session.clone();
-        let call = move |s: Rc<PeerServer<SimEnv>>| {
+        let call = move |s: Rc<PeerServer<E>>| {
             let req = req.clone();
             async move { s.fetch_metadata(req).await }
         };
         let metadata = self.call("fetch_metadata", call).await??;
-        self.world.listings.record(self.to, &session, &metadata);
+        self.world.listings().record(self.to, &session, &metadata);
         let shard = TableShardId::new(session.table.clone(), session.shard);
         if let Some(first) = listed_files(&shard, &metadata).into_iter().next()
             && self.world.defect_fires(Defect::DeleteFirstListedFile)
         {
-            let disk = self.world.hosts[&self.to].disk.clone();
+            let disk = self.world.disk(self.to).clone();
             executor::spawn_on("rogue_cleanup", Some(self.to), async move {
                 let _ = Disk::delete(&disk, &first).await;
             });
@@ -206,13 +258,13 @@ impl PeerClient for SimPeer {
         Ok(metadata)
     }
 
-    async fn fetch_raw_data(&self, req: RawDataRequest) -> Result<SimChunkStream, RpcError> {
+    async fn fetch_raw_data(&self, req: RawDataRequest) -> Result<SimChunkStream<E>, RpcError> {
         let fact = matches!(req.vector_party, VectorPartyRef::Fact { .. });
         if fact && self.world.breaks_vector_party(&req) {
             sleep(self.world.latency()).await;
             return Err(RpcError::StreamBroken(self.to));
         }
-        let call = move |s: Rc<PeerServer<SimEnv>>| {
+        let call = move |s: Rc<PeerServer<E>>| {
             let req = req.clone();
             async move { s.fetch_raw_data(req).await }
         };
@@ -238,7 +290,7 @@ impl PeerClient for SimPeer {
                 .map_or_else(Weak::new, Rc::downgrade),
             client: self.from,
             chunks: chunks.into(),
-            cut: self.world.faults.register_stream(self.from, self.to),
+            cut: self.world.faults().register_stream(self.from, self.to),
             world: self.world.clone(),
         })
     }
@@ -249,7 +301,7 @@ impl PeerClient for SimPeer {
 struct LinkEnds {
     from: NodeId,
     to: NodeId,
-    world: WorldRef,
+    world: Rc<dyn NetWorld>,
     cut: Rc<StreamCut>,
 }
 
@@ -270,7 +322,7 @@ pub(crate) struct LinkReceiver<T> {
 /// A delay line from `from` to `to`, part of the stream whose switch is
 /// `cut`.
 fn link<T>(
-    world: &WorldRef,
+    world: &Rc<dyn NetWorld>,
     from: NodeId,
     to: NodeId,
     cut: &Rc<StreamCut>,
@@ -302,7 +354,7 @@ impl<T: Clone> LinkSender<T> {
             world,
             cut,
         } = &self.ends;
-        let faults = &world.faults;
+        let faults = world.faults();
         if faults.stream_broken(*from, *to, cut, "keep_alive") {
             return false;
         }
@@ -323,7 +375,7 @@ impl<T> LinkReceiver<T> {
         let (from, to) = (self.ends.from, self.ends.to);
         self.ends
             .world
-            .faults
+            .faults()
             .wait_released(from, to, Some(cut))
             .await;
         (!cut.is_cut()).then_some(msg)
@@ -414,17 +466,17 @@ impl KeepAliveServer for SimKeepAliveServer {
 /// A raw-data stream from `peer` to `client`: the file's chunks, each
 /// arriving after its transfer time, while the process that serves it runs
 /// (it breaks if the source crashes, even if it restarted since).
-pub struct SimChunkStream {
+pub struct SimChunkStream<E: Env> {
     peer: NodeId,
     /// The serving process (compared by address, never upgraded).
-    server: Weak<PeerServer<SimEnv>>,
+    server: Weak<PeerServer<E>>,
     client: NodeId,
     chunks: VecDeque<Vec<u8>>,
     cut: Rc<StreamCut>,
-    world: WorldRef,
+    world: Rc<dyn Servers<E>>,
 }
 
-impl ChunkStream for SimChunkStream {
+impl<E: Env> ChunkStream for SimChunkStream<E> {
     async fn next(&mut self) -> Result<Option<Vec<u8>>, RpcError> {
         let broken = Err(RpcError::StreamBroken(self.peer));
         if self.cut.is_cut() {
@@ -435,7 +487,7 @@ impl ChunkStream for SimChunkStream {
         };
         // A paused source sends nothing; a restarted one is another process.
         executor::until_running(self.peer).await;
-        let faults = &self.world.faults;
+        let faults = self.world.faults();
         sleep(self.world.transfer_time(chunk.len()) + faults.tail_latency()).await;
         let same_process = self
             .world

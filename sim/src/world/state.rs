@@ -24,10 +24,11 @@ use crate::engine::executor::{self, JoinHandle, sleep};
 use crate::engine::rng::SimRng;
 use crate::world::buggify::Buggify;
 use crate::world::clock::TrueClock;
+pub use crate::world::defect::Defect;
 use crate::world::disk::NodeDisk;
 use crate::world::faults::{FaultConfig, Faults};
 use crate::world::listings::Listings;
-use crate::world::net::{NetConfig, SimPeer};
+use crate::world::net::{NetConfig, NetWorld, Servers, SimPeer};
 use crate::world::topology::PlacementService;
 use crate::world::upstream::Upstream;
 
@@ -58,53 +59,6 @@ pub struct WorldState {
     pub faults: Faults,
     /// BUGGIFY points: off until configured (see [`crate::world::buggify`]).
     pub buggify: Buggify,
-}
-
-/// A bug planted in the *world* (not in the code under test), to show that
-/// the oracle notices what it causes. Each fires once. Scenarios name them
-/// in snake_case (`defects = ["empty_first_fact_raw_data_stream"]`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Defect {
-    /// The first raw-data stream of a fact vector party delivers no chunks
-    /// at all, yet ends cleanly: a copied column silently loses its content.
-    EmptyFirstFactRawDataStream,
-    /// The first raw-data stream of a fact vector party arrives with one
-    /// value changed (row structure intact): the copy holds data the
-    /// upstream never had.
-    AlteredFirstFactRawDataStream,
-    /// Every host's view of the placement shows an extra `Available` replica
-    /// of each shard on a host that is not in the placement (`n99`): the
-    /// placement client lies.
-    PhantomReplicaInView,
-    /// The operator's automation marks every new `Initializing` replica
-    /// `Available` the moment it is placed, before its host copied anything.
-    AutoMarkAvailable,
-    /// Right after a source lists a table shard's files to a copy session, a
-    /// rogue cleanup on the source deletes the first listed file.
-    DeleteFirstListedFile,
-    /// The first fact vector party a copy asks for fails on its first three
-    /// requests (a flaky link during exactly that transfer).
-    BreakFirstVectorPartyThrice,
-    /// Every fact vector party of the table shard whose copy asks first
-    /// fails on every request: that table shard can never be copied from
-    /// any source (an unrecoverable world).
-    BreakFirstVectorPartyForever,
-    /// A second data-node process starts on the last (spare) host next to
-    /// the first, at the same time (a deployment that launches the service
-    /// twice); both bootstrap what the host is given.
-    SecondProcessAtStart,
-    /// A second data-node process starts on `n1` five minutes in, after the
-    /// first has bootstrapped everything.
-    SecondProcessLater,
-    /// Five minutes in, every host loses the files and metadata of shard 0
-    /// of every fact table at once: a correlated failure no fault plan may
-    /// cause, after which no replica holds that data.
-    WipeShardZeroEverywhere,
-    /// Network latency also depends on a process-wide counter, as a stray
-    /// `static` would: the second run of a seed differs from the first (a
-    /// test of the determinism self-check). Fires on every hop.
-    ProcessGlobalLatency,
 }
 
 /// Backing state of [`Defect::ProcessGlobalLatency`]: deliberately shared by
@@ -220,6 +174,43 @@ impl WorldState {
     }
 }
 
+/// The network reaches the world through these (see [`NetWorld`]).
+impl NetWorld for WorldState {
+    fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    fn latency(&self) -> Duration {
+        WorldState::latency(self)
+    }
+
+    fn transfer_time(&self, bytes: usize) -> Duration {
+        WorldState::transfer_time(self, bytes)
+    }
+
+    fn listings(&self) -> &Listings {
+        &self.listings
+    }
+
+    fn defect_fires(&self, defect: Defect) -> bool {
+        WorldState::defect_fires(self, defect)
+    }
+
+    fn breaks_vector_party(&self, req: &RawDataRequest) -> bool {
+        WorldState::breaks_vector_party(self, req)
+    }
+
+    fn disk(&self, node: NodeId) -> &NodeDisk {
+        &self.hosts[&node].disk
+    }
+}
+
+impl Servers<SimEnv> for WorldState {
+    fn server(&self, node: NodeId) -> Option<Rc<PeerServer<SimEnv>>> {
+        WorldState::server(self, node)
+    }
+}
+
 /// The world of one run. Dropping it tears down every host.
 pub struct World {
     state: WorldRef,
@@ -245,7 +236,7 @@ impl World {
         upstream: Upstream,
         faults: &FaultConfig,
     ) -> World {
-        let faults = Faults::new(rng, faults, &net, nodes);
+        let faults = Faults::new(rng, faults, (net.latency_min, net.latency_max), nodes);
         let hosts = nodes
             .iter()
             .map(|n| {
@@ -318,7 +309,7 @@ pub struct SimEnv {
 impl Env for SimEnv {
     type Disk = NodeDisk;
     type MetaStore = NodeDisk;
-    type Peer = SimPeer;
+    type Peer = SimPeer<SimEnv>;
     type Cluster = SimCluster;
     type Upstream = Upstream;
     type JoinHandle<T: 'static> = JoinHandle<T>;
@@ -359,9 +350,13 @@ impl Env for SimEnv {
         &self.disk
     }
 
-    async fn dial(&self, host: NodeId) -> Result<SimPeer, RpcError> {
+    async fn dial(&self, host: NodeId) -> Result<SimPeer<SimEnv>, RpcError> {
         if self.world.hosts.contains_key(&host) {
-            Ok(SimPeer::new(self.node, host, self.world.clone()))
+            Ok(SimPeer::new(
+                self.node,
+                host,
+                self.world.clone() as Rc<dyn Servers<SimEnv>>,
+            ))
         } else {
             Err(RpcError::Unavailable(host))
         }

@@ -1,6 +1,7 @@
 //! Disk faults as [`crate::world::disk::NodeDisk`] meets them: I/O errors on read,
 //! write and sync, a full disk, and silent corruption of stored files
-//! (detected as a checksum mismatch only when checksums are on).
+//! (detected as a checksum mismatch only when checksums are on; the
+//! corruption itself is [`super::corruption`]).
 //!
 //! A failed write writes nothing; a failed sync leaves the data not
 //! durable. Torn writes at a crash are [`crate::world::disk::NodeDisk::crash_torn`].
@@ -9,10 +10,8 @@ use std::rc::Rc;
 
 use shardboot::env::DiskError;
 use shardboot::model::FileKey;
-use shardboot::types::NodeId;
 
-use super::{DiskFaultConfig, Draws, FaultKind, Faults};
-use crate::world::disk::NodeDisk;
+use super::{DiskFaultConfig, Draws, FaultKind};
 
 /// The disk-fault switches and streams every disk of a world shares. The
 /// default injects nothing and has no checksums.
@@ -68,38 +67,5 @@ impl DiskFaults {
     pub fn sync_error(&self, key: &FileKey) -> Option<DiskError> {
         self.fault(key, &[FaultKind::DiskSyncFail])
             .map(|_| DiskError::Io)
-    }
-}
-
-/// Silent corruption.
-impl Faults {
-    /// Flip one byte of `key` on `node`'s `disk` (position and bit pattern
-    /// from the corruption stream); `source` is `"random"` or `"step"`.
-    /// False if the file is missing or empty.
-    pub(crate) fn corrupt(
-        &self,
-        node: NodeId,
-        disk: &NodeDisk,
-        key: &FileKey,
-        source: &str,
-    ) -> bool {
-        let len = disk.contents(key).map_or(0, |c| c.len());
-        if len == 0 {
-            return false;
-        }
-        let (at, mask) = {
-            let mut rng = self.draws.rng(FaultKind::Corruption);
-            let at = rng.below(len as u64) as usize;
-            (at, rng.between(1, 255) as u8)
-        };
-        if !disk.corrupt(key, at, mask) {
-            return false;
-        }
-        self.corrupted
-            .borrow_mut()
-            .insert((node, key.shard().shard));
-        tracing::info!(target: "sim::fault", kind = "corruption", source, node = %node,
-            file = ?key, byte = at, "fault_injected");
-        true
     }
 }

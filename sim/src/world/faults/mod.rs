@@ -25,6 +25,7 @@
 //! `torn_write` says so).
 
 mod config;
+mod corruption;
 mod disk;
 mod links;
 
@@ -47,7 +48,6 @@ use crate::engine::rng::{Ratio, SimRng};
 use crate::engine::time::VirtualTime;
 use crate::world::clock::{NodeClock, TrueClock};
 use crate::world::disk::NodeDisk;
-use crate::world::net::NetConfig;
 use links::Links;
 
 /// The kinds of fault, each with its own random stream.
@@ -178,7 +178,14 @@ pub struct Faults {
 impl Faults {
     /// The faults of a world of `nodes`, with node clocks skewed and
     /// drifting as `config` says (drawn in node order).
-    pub fn new(root: &SimRng, config: &FaultConfig, net: &NetConfig, nodes: &[NodeId]) -> Faults {
+    /// `latency` is the network's one-way latency range (duplicated
+    /// messages arrive within it).
+    pub fn new(
+        root: &SimRng,
+        config: &FaultConfig,
+        latency: (Duration, Duration),
+        nodes: &[NodeId],
+    ) -> Faults {
         let draws = Draws::new(root);
         let c = &config.clock;
         let mut clocks = BTreeMap::new();
@@ -197,7 +204,7 @@ impl Faults {
             disk: DiskFaults::new(config.disk.clone(), draws.clone()),
             config: config.clone(),
             draws,
-            latency: (net.latency_min, net.latency_max),
+            latency,
             links: RefCell::default(),
             clocks: RefCell::new(clocks),
             outage_until: Cell::new(None),
@@ -330,12 +337,19 @@ mod tests {
     use shardboot::types::TableShardId;
 
     use super::*;
+    use crate::world::net::NetConfig;
 
     const N1: NodeId = NodeId(1);
     const N2: NodeId = NodeId(2);
 
     fn faults(config: &FaultConfig) -> Faults {
-        Faults::new(&SimRng::new(9), config, &NetConfig::default(), &[N1, N2])
+        let net = NetConfig::default();
+        Faults::new(
+            &SimRng::new(9),
+            config,
+            (net.latency_min, net.latency_max),
+            &[N1, N2],
+        )
     }
 
     #[test]
