@@ -1,5 +1,5 @@
-//! The data node (SPEC §5): one host's peer-data server, peer source,
-//! memstore and bootstrap manager, and the loops that drive them.
+//! The data node (docs/MODEL.md §5): one host's peer-data server, peer
+//! source, memstore and bootstrap manager, and the loops that drive them.
 //!
 //! [`DataNode::start`] spawns, on the host's executor:
 //! - the **placement watch**: on every new cluster view, under the node

@@ -1,4 +1,4 @@
-//! The peer-data server: the source side of a peer copy (SPEC §4).
+//! The peer-data server: the source side of a peer copy (docs/MODEL.md §4).
 //!
 //! A bootstrapping host opens a **session** for one table shard, keeps it
 //! alive over a keep-alive stream, asks for the table shard's metadata and
@@ -103,7 +103,7 @@ enum Step {
 
 impl<E: Env> PeerServer<E> {
     /// A server that is **not ready**: a host serves peer copies only once
-    /// its readiness check passed (SPEC §5), so the data node calls
+    /// its readiness check passed (docs/MODEL.md §5), so the data node calls
     /// [`PeerServer::set_ready`].
     pub fn new(env: E, options: Rc<Options>) -> Self {
         PeerServer {

@@ -1,8 +1,8 @@
-//! One table shard on one host and its bootstrap (SPEC §2, upstream
+//! One table shard on one host and its bootstrap (docs/MODEL.md §2, upstream
 //! `memstore/bootstrap.go`, `TableShard.Bootstrap`).
 //!
-//! [`TableShard::bootstrap`] runs the eight steps of SPEC §2: refuse a
-//! second concurrent bootstrap, reset the progress details, copy the data
+//! [`TableShard::bootstrap`] runs the eight steps of docs/MODEL.md §2: refuse
+//! a second concurrent bootstrap, reset the progress details, copy the data
 //! from a peer when the replica needs it (choose and shuffle the sources,
 //! borrow a connection, [`TableShard::fetch_data_from_peer`]), load the
 //! metadata, preload, recover, finish. The peer copy itself lives in
@@ -46,7 +46,7 @@ pub use workers::{VectorPartyError, VectorPartyFailure};
 const RETRY_BACKOFF: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Where a table shard's bootstrap stands. Only `NotStarted → Bootstrapping
-/// → {Bootstrapped, NotStarted}` ever happens (SPEC §7).
+/// → {Bootstrapped, NotStarted}` ever happens (docs/MODEL.md §7).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum BootstrapState {
     #[default]
@@ -182,8 +182,9 @@ impl<E: Env> TableShard<E> {
         &self.store
     }
 
-    /// Bootstrap the table shard (SPEC §2). `view` is the cluster snapshot
-    /// taken when the node-wide bootstrap began; `origin` is this host.
+    /// Bootstrap the table shard (docs/MODEL.md §2). `view` is the cluster
+    /// snapshot taken when the node-wide bootstrap began; `origin` is this
+    /// host.
     pub async fn bootstrap(
         &self,
         source: &PeerSource<E>,

@@ -1,5 +1,5 @@
-//! Assigning the shard set (SPEC §5): what a data node does with every new
-//! cluster view.
+//! Assigning the shard set (docs/MODEL.md §5): what a data node does with
+//! every new cluster view.
 //!
 //! Under the node lock, comparing the view's shards for this host with the
 //! last assigned set:
@@ -214,12 +214,12 @@ impl<E: Env> DataNode<E> {
             Some(work) => Some(work.busy.lock().await),
             None => None,
         };
-        // Peer safety (SPEC §7): a Leaving replica may still be a copy
-        // source when it leaves. Like the background jobs, take the token
-        // first: it is refused while a copy session of this table shard is
-        // open (and, Q9 off, refuses new sessions until released). Upstream
-        // deletes at once; found by the chaos swarm (file deleted under an
-        // open session).
+        // Peer safety (docs/MODEL.md §7): a Leaving replica may still be a
+        // copy source when it leaves. Like the background jobs, take the
+        // token first: it is refused while a copy session of this table shard
+        // is open (and, Q9 off, refuses new sessions until released).
+        // Upstream deletes at once; found by the chaos swarm (file deleted
+        // under an open session).
         while !self.peer_server.acquire_token(&id) {
             Probe::RemovalWaitedForCopySession.hit();
             self.env.sleep(REMOVAL_POLL).await;

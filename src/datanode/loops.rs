@@ -1,5 +1,6 @@
-//! The periodic loops of a data node (SPEC §5): the availability check, the
-//! readiness check, and per table shard ingestion and background jobs.
+//! The periodic loops of a data node (docs/MODEL.md §5): the availability
+//! check, the readiness check, and per table shard ingestion and background
+//! jobs.
 //!
 //! Every loop sleeps first and checks the node's (or the table shard's)
 //! stop switch after each wake-up. Table-shard loops start after a random

@@ -1,5 +1,5 @@
-//! The background jobs of a table shard (SPEC §1, §4): archiving, backfill
-//! and purge for fact tables, snapshot for dimension tables.
+//! The background jobs of a table shard (docs/MODEL.md §1, §4): archiving,
+//! backfill and purge for fact tables, snapshot for dimension tables.
 //!
 //! Archiving, backfill and snapshot publish their new version first (files
 //! synced, then metadata), and only then ask the [`TokenSource`] for a token;

@@ -1,6 +1,6 @@
-//! The data of one table shard on one host (SPEC §1): the live store fed by
-//! ingestion, the archive batches and snapshots on disk, the metadata in the
-//! metastore, and the background jobs that move data between them
+//! The data of one table shard on one host (docs/MODEL.md §1): the live store
+//! fed by ingestion, the archive batches and snapshots on disk, the metadata
+//! in the metastore, and the background jobs that move data between them
 //! (archiving, backfill, purge, snapshot). Bootstrap uses it to preload and
 //! recover; the simulator's oracle reads what it holds through [`HeldRows`].
 //!
@@ -55,7 +55,8 @@ pub const DIMENSION_KEY_COLUMN: ColumnId = ColumnId(u32::MAX);
 
 /// Where a job asks for permission to delete files: the host's peer-data
 /// server, which refuses while a copy session of the table shard is open
-/// (SPEC §4). A trait so the store does not depend on the server module.
+/// (docs/MODEL.md §4). A trait so the store does not depend on the server
+/// module.
 pub trait TokenSource {
     /// Whether the job may delete files of `shard` now.
     fn acquire_token(&self, shard: &TableShardId) -> bool;

@@ -1,6 +1,7 @@
-//! The peer copy of one table shard (SPEC §2 `fetch_data_from_peer`):
-//! session and keep-alive, metadata, local metadata writes, and the pool of
-//! workers that stream every vector party into local files.
+//! The peer copy of one table shard (docs/MODEL.md §2
+//! `fetch_data_from_peer`): session and keep-alive, metadata, local metadata
+//! writes, and the pool of workers that stream every vector party into local
+//! files.
 //!
 //! Client-side quirks: Q3 (keep-alive loss only logged), Q4 (metadata
 //! written before any data), Q5 (workers share one result cell), Q7 (a
@@ -101,7 +102,7 @@ struct CopyPlan {
 }
 
 impl<E: Env> TableShard<E> {
-    /// Copy the table shard from `host` over `client` (SPEC §2
+    /// Copy the table shard from `host` over `client` (docs/MODEL.md §2
     /// `fetch_data_from_peer`): open a session and keep it alive, fetch the
     /// metadata, write it and the data locally, end the session.
     pub async fn fetch_data_from_peer(
