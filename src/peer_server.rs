@@ -37,6 +37,7 @@ use crate::protocol::{
     StartSessionReply, StartSessionRequest, TableMetadata, TableShardMetadata, VectorPartyRef,
 };
 use crate::quirks::Quirk;
+use crate::store::TokenSource;
 use crate::types::{BatchId, ColumnId, NodeId, SessionId, TableKind, TableShardId, Timestamp};
 
 /// Longest wait between separate metadata reads (BUGGIFY, quirk Q8 on).
@@ -692,6 +693,16 @@ impl<E: Env> PeerServer<E> {
             }
             tracing::debug!(table = %shard.table, shard = %shard.shard, "token_released");
         }
+    }
+}
+
+/// The host's peer-data server is the token source of its jobs.
+impl<E: Env> TokenSource for PeerServer<E> {
+    fn acquire_token(&self, shard: &TableShardId) -> bool {
+        PeerServer::acquire_token(self, shard)
+    }
+    fn release_token(&self, shard: &TableShardId) {
+        PeerServer::release_token(self, shard)
     }
 }
 

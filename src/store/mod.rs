@@ -73,16 +73,6 @@ impl<T: TokenSource + ?Sized> TokenSource for std::rc::Rc<T> {
     }
 }
 
-/// The host's peer-data server is the token source of its jobs.
-impl<E: Env> TokenSource for crate::peer_server::PeerServer<E> {
-    fn acquire_token(&self, shard: &TableShardId) -> bool {
-        crate::peer_server::PeerServer::acquire_token(self, shard)
-    }
-    fn release_token(&self, shard: &TableShardId) {
-        crate::peer_server::PeerServer::release_token(self, shard)
-    }
-}
-
 /// Tunables of a store. The defaults keep files small enough that a
 /// simulated day produces several redo files and snapshot batches.
 #[derive(Clone, Debug, PartialEq, Eq)]
