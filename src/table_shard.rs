@@ -17,6 +17,7 @@
 //! it is atomic), and table incarnations.
 
 mod copy;
+mod keep_alive;
 mod workers;
 
 #[cfg(test)]
@@ -38,12 +39,9 @@ use crate::quirks::Quirk;
 use crate::store::{ShardStore, StoreConfig, StoreError};
 use crate::types::{NodeId, ShardId, ShardState, TableShardId};
 
-pub use copy::{CopyError, KeepAliveFailure};
+pub use copy::CopyError;
+pub use keep_alive::KeepAliveFailure;
 pub use workers::{VectorPartyError, VectorPartyFailure};
-
-/// Pause between attempts of the first keep-alive, and between attempts of
-/// one vector-party copy: long enough for a transient fault to clear.
-const RETRY_BACKOFF: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Where a table shard's bootstrap stands. Only `NotStarted → Bootstrapping
 /// → {Bootstrapped, NotStarted}` ever happens (docs/MODEL.md §7).
