@@ -24,33 +24,20 @@ use std::time::Duration;
 
 use futures::lock::Mutex;
 
-use crate::env::{Cluster, Env};
+use crate::env::Env;
 use crate::model::TableSchema;
 use crate::placement::ClusterView;
 use crate::probe::Probe;
 use crate::table_shard::{BootstrapState, TableShard};
 use crate::types::{ShardId, ShardState, TableKind, TableShardId};
 
-use super::{DataNode, Work};
+use super::node::{DataNode, Work};
 
 /// How often a removal looks whether a running bootstrap of the table shard
 /// has ended (the table shard has no completion signal to wait on).
 const REMOVAL_POLL: Duration = Duration::from_millis(100);
 
 impl<E: Env> DataNode<E> {
-    /// Follow the cluster view: assign the current one, then every newer
-    /// one, until the node stops.
-    pub(super) async fn watch_placement(self: Rc<Self>) {
-        let mut view = self.env.cluster().view();
-        loop {
-            if self.stopped() {
-                return;
-            }
-            self.assign_shard_set(&view).await;
-            view = self.env.cluster().changed(view.version).await;
-        }
-    }
-
     /// Assign the shard set of `view` (see the module docs), then request a
     /// bootstrap in the background.
     pub(super) async fn assign_shard_set(self: &Rc<Self>, view: &ClusterView) {
