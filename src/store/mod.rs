@@ -16,12 +16,15 @@
 //! once; memory is in a `RefCell` that is never borrowed across an `.await`.
 //!
 //! Layout: `codec` (redo and key encodings), `ingest` (ingestion and
-//! recovery), `jobs` (archiving, backfill, purge, snapshot), `preload`
-//! (loading archive data into memory), `view` (what the oracle reads).
+//! recovery), `jobs` (archiving, backfill, purge, snapshot), `merge`
+//! (merging a batch's vector-party file with new rows by offset), `preload`
+//! (loading archive data into memory), `rows` (rows held in memory by
+//! offset), `view` (what the oracle reads).
 
 mod codec;
 mod ingest;
 mod jobs;
+mod merge;
 mod preload;
 mod rows;
 mod view;
