@@ -1,7 +1,7 @@
-//! Bootstrap progress details of one table shard (SPEC §2 step 2): the stage,
-//! the source peer, and per batch which vector parties still have to be
-//! copied and which are done. Operators read it to follow a bootstrap; the
-//! simulator's oracle reads it to check that a copy finished before the
+//! Bootstrap progress details of one table shard (docs/MODEL.md §2 step 2):
+//! the stage, the source peer, and per batch which vector parties still have
+//! to be copied and which are done. Operators read it to follow a bootstrap;
+//! the simulator's oracle reads it to check that a copy finished before the
 //! needs-peer-copy flag was cleared.
 //!
 //! Plain data with no interior mutability: the table shard owns it (behind

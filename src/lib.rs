@@ -2,7 +2,7 @@
 //! (after Uber AresDB's data node), written against the seams in [`env`] so
 //! that it runs unchanged on the deterministic simulator `bootsim`.
 //!
-//! Module map (see `SPEC.md` for the behaviour):
+//! Module map (see `docs/MODEL.md` for the behaviour):
 //! - [`types`], [`model`], [`placement`], [`protocol`]: plain data;
 //! - [`env`]: the seams (clock, spawn, RNG, disk, metastore, peers, cluster);
 //!   [`buggify`]: the named points where simulation makes bad luck common;

@@ -1,5 +1,5 @@
-//! The bootstrap manager (SPEC §5): at most one node-wide bootstrap at a
-//! time, and overlapping requests coalesced into a single extra pass.
+//! The bootstrap manager (docs/MODEL.md §5): at most one node-wide bootstrap
+//! at a time, and overlapping requests coalesced into a single extra pass.
 //!
 //! A request that arrives while a bootstrap runs only sets **pending** and
 //! returns at once (its caller is not told the outcome); the running
@@ -58,7 +58,7 @@ struct State {
     passes: u64,
 }
 
-/// Coalesces node-wide bootstrap requests (SPEC §5).
+/// Coalesces node-wide bootstrap requests (docs/MODEL.md §5).
 pub struct BootstrapManager<E: Env> {
     env: E,
     state: RefCell<State>,

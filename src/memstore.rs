@@ -1,5 +1,6 @@
-//! The host's table shards and the node-wide bootstrap of them (SPEC §3),
-//! plus the per-shard readiness the availability check asks about (SPEC §5).
+//! The host's table shards and the node-wide bootstrap of them
+//! (docs/MODEL.md §3), plus the per-shard readiness the availability check
+//! asks about (docs/MODEL.md §5).
 //!
 //! [`MemStore::bootstrap_all`] bootstraps every table shard that is not yet
 //! `Bootstrapped`: those that need no peer copy first (they only recover
@@ -94,8 +95,8 @@ impl<E: Env> MemStore<E> {
         self.shards.borrow().is_empty()
     }
 
-    /// Bootstrap every table shard not yet `Bootstrapped` (SPEC §3): those
-    /// needing no peer copy first, then those that do, at most
+    /// Bootstrap every table shard not yet `Bootstrapped` (docs/MODEL.md §3):
+    /// those needing no peer copy first, then those that do, at most
     /// `options.max_concurrent_table_shards` at a time. `view` is the
     /// topology snapshot taken when this pass began; `origin` is this host.
     /// Returns every table shard's error together.
@@ -161,10 +162,11 @@ impl<E: Env> MemStore<E> {
         }
     }
 
-    /// Whether `shard` may be marked `Available` (SPEC §5): every **fact**
-    /// table shard of it is `Bootstrapped`. With quirk Q13 off the dimension
-    /// tables (shard 0 on this host) must be `Bootstrapped` too; with it on
-    /// they are not checked, so with no fact tables every shard is ready.
+    /// Whether `shard` may be marked `Available` (docs/MODEL.md §5): every
+    /// **fact** table shard of it is `Bootstrapped`. With quirk Q13 off the
+    /// dimension tables (shard 0 on this host) must be `Bootstrapped` too;
+    /// with it on they are not checked, so with no fact tables every shard is
+    /// ready.
     pub fn shard_ready(&self, shard: ShardId, quirks: Quirks) -> bool {
         let shards = self.shards.borrow();
         let facts = shards

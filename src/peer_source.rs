@@ -1,6 +1,6 @@
 //! The peer source: connections to the data servers of the hosts in the
-//! current placement, and `borrow_connection`, which runs a copy on the
-//! first candidate host that can be reached and is healthy (SPEC §2 step
+//! current placement, and `borrow_connection`, which runs a copy on the first
+//! candidate host that can be reached and is healthy (docs/MODEL.md §2 step
 //! 4.3, upstream `datanode/peer_source.go`).
 //!
 //! Connections are dialled lazily on first borrow and kept; a host that

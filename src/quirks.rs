@@ -1,6 +1,6 @@
-//! Upstream behaviours (SPEC §6) as switches. Every quirk is **off** by
-//! default, which gives the fixed behaviour described on its variant; turning
-//! one on reproduces upstream so a scenario can show what it breaks.
+//! Upstream behaviours (docs/MODEL.md §6) as switches. Every quirk is **off**
+//! by default, which gives the fixed behaviour described on its variant;
+//! turning one on reproduces upstream so a scenario can show what it breaks.
 
 use std::fmt;
 use std::str::FromStr;

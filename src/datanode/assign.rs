@@ -1,5 +1,5 @@
-//! Assigning the shard set (SPEC §5): what a data node does with every new
-//! cluster view.
+//! Assigning the shard set (docs/MODEL.md §5): what a data node does with
+//! every new cluster view.
 //!
 //! Under the node lock, comparing the view's shards for this host with the
 //! last assigned set:
@@ -24,33 +24,20 @@ use std::time::Duration;
 
 use futures::lock::Mutex;
 
-use crate::env::{Cluster, Env};
+use crate::env::Env;
 use crate::model::TableSchema;
 use crate::placement::ClusterView;
 use crate::probe::Probe;
 use crate::table_shard::{BootstrapState, TableShard};
 use crate::types::{ShardId, ShardState, TableKind, TableShardId};
 
-use super::{DataNode, Work};
+use super::node::{DataNode, Work};
 
 /// How often a removal looks whether a running bootstrap of the table shard
 /// has ended (the table shard has no completion signal to wait on).
 const REMOVAL_POLL: Duration = Duration::from_millis(100);
 
 impl<E: Env> DataNode<E> {
-    /// Follow the cluster view: assign the current one, then every newer
-    /// one, until the node stops.
-    pub(super) async fn watch_placement(self: Rc<Self>) {
-        let mut view = self.env.cluster().view();
-        loop {
-            if self.stopped() {
-                return;
-            }
-            self.assign_shard_set(&view).await;
-            view = self.env.cluster().changed(view.version).await;
-        }
-    }
-
     /// Assign the shard set of `view` (see the module docs), then request a
     /// bootstrap in the background.
     pub(super) async fn assign_shard_set(self: &Rc<Self>, view: &ClusterView) {
@@ -214,12 +201,12 @@ impl<E: Env> DataNode<E> {
             Some(work) => Some(work.busy.lock().await),
             None => None,
         };
-        // Peer safety (SPEC §7): a Leaving replica may still be a copy
-        // source when it leaves. Like the background jobs, take the token
-        // first: it is refused while a copy session of this table shard is
-        // open (and, Q9 off, refuses new sessions until released). Upstream
-        // deletes at once; found by the chaos swarm (file deleted under an
-        // open session).
+        // Peer safety (docs/MODEL.md §7): a Leaving replica may still be a
+        // copy source when it leaves. Like the background jobs, take the
+        // token first: it is refused while a copy session of this table shard
+        // is open (and, Q9 off, refuses new sessions until released).
+        // Upstream deletes at once; found by the chaos swarm (file deleted
+        // under an open session).
         while !self.peer_server.acquire_token(&id) {
             Probe::RemovalWaitedForCopySession.hit();
             self.env.sleep(REMOVAL_POLL).await;

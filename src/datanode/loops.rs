@@ -1,44 +1,56 @@
-//! The periodic loops of a data node (SPEC §5): the availability check, the
-//! readiness check, and per table shard ingestion and background jobs.
+//! The node-wide loops of a data node (docs/MODEL.md §5):
+//! [`DataNode::start`] spawns the placement watch (every view is assigned by
+//! `assign.rs`), the availability check and the readiness check.
 //!
-//! Every loop sleeps first and checks the node's (or the table shard's)
-//! stop switch after each wake-up. Table-shard loops start after a random
-//! part of their period (from the host's seeded RNG), so the shards of a
-//! host do not all work in the same instant.
+//! Every loop sleeps first (the placement watch waits for a new view) and
+//! checks the node's stop switch after each wake-up.
 
 use std::rc::Rc;
-use std::time::Duration;
 
-use crate::buggify;
 use crate::env::{Cluster, Env};
 use crate::probe::Probe;
-use crate::store::{JobReport, StoreError};
-use crate::table_shard::TableShard;
 use crate::types::{ShardId, ShardState, TableKind, TableShardId};
 
-use super::{DataNode, Work};
-
-/// A background job of a table shard.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Job {
-    Archiving,
-    Backfill,
-    Purge,
-    Snapshot,
-}
-
-impl Job {
-    fn name(self) -> &'static str {
-        match self {
-            Job::Archiving => "archiving",
-            Job::Backfill => "backfill",
-            Job::Purge => "purge",
-            Job::Snapshot => "snapshot",
-        }
-    }
-}
+// `start` was written in datanode.rs: its event keeps that target.
+use super::node::{DataNode, TARGET as NODE_TARGET};
 
 impl<E: Env> DataNode<E> {
+    /// Spawn the node's loops (once; later calls do nothing).
+    pub fn start(self: &Rc<Self>) {
+        {
+            let mut st = self.state.borrow_mut();
+            if st.started {
+                return;
+            }
+            st.started = true;
+        }
+        tracing::info!(target: NODE_TARGET, node = %self.env.node(), "data_node_started");
+        // Join handles are dropped: the loops run detached until the node
+        // stops or the host dies.
+        let _watch = self
+            .env
+            .spawn("placement_watch", Rc::clone(self).watch_placement());
+        let _availability = self
+            .env
+            .spawn("availability_check", Rc::clone(self).availability_loop());
+        let _readiness = self
+            .env
+            .spawn("readiness_check", Rc::clone(self).readiness_loop());
+    }
+
+    /// Follow the cluster view: assign the current one, then every newer
+    /// one, until the node stops.
+    async fn watch_placement(self: Rc<Self>) {
+        let mut view = self.env.cluster().view();
+        loop {
+            if self.stopped() {
+                return;
+            }
+            self.assign_shard_set(&view).await;
+            view = self.env.cluster().changed(view.version).await;
+        }
+    }
+
     /// Every `availability_check_interval`: mark the ready `Initializing`
     /// shards `Available`. A failed call is simply made again next tick.
     pub(super) async fn availability_loop(self: Rc<Self>) {
@@ -147,117 +159,5 @@ impl<E: Env> DataNode<E> {
                 .values()
                 .filter(|t| t.kind == TableKind::Dimension)
                 .all(|t| bootstrapped(&t.name, ShardId::DIMENSION))
-    }
-
-    /// Spawn the loops of a new table shard: ingestion, and its kind's jobs.
-    pub(super) fn start_table_shard_loops(
-        self: &Rc<Self>,
-        ts: &Rc<TableShard<E>>,
-        work: &Rc<Work>,
-    ) {
-        let o = &self.options;
-        let ingest = Rc::clone(self).ingest_loop(Rc::clone(ts), Rc::clone(work));
-        let _ingestion = self.env.spawn("ingestion", ingest);
-        let jobs: &[(Job, Duration)] = match ts.schema().kind {
-            TableKind::Fact => &[
-                (Job::Archiving, o.archiving_interval),
-                (Job::Backfill, o.backfill_interval),
-                (Job::Purge, o.purge_interval),
-            ],
-            TableKind::Dimension => &[(Job::Snapshot, o.snapshot_interval)],
-        };
-        for (job, period) in jobs {
-            let task = Rc::clone(self).job_loop(Rc::clone(ts), Rc::clone(work), *job, *period);
-            let _job = self.env.spawn("background_job", task);
-        }
-    }
-
-    /// A random first delay in `[0, period)`.
-    fn jitter(&self, period: Duration) -> Duration {
-        let ms = period.as_millis().max(1) as u64;
-        Duration::from_millis(self.env.random_u64() % ms)
-    }
-
-    fn running(&self, work: &Work) -> bool {
-        !work.stopped.get() && !self.stopped()
-    }
-
-    /// Ingest from the upstream log every `ingest_interval`, once the table
-    /// shard is `Bootstrapped` (recovery hands over at the commit offset).
-    async fn ingest_loop(self: Rc<Self>, ts: Rc<TableShard<E>>, work: Rc<Work>) {
-        let period = self.options.ingest_interval;
-        self.env.sleep(self.jitter(period)).await;
-        loop {
-            if !self.running(&work) {
-                return;
-            }
-            if ts.is_bootstrapped() {
-                let _busy = work.busy.lock().await;
-                if !self.running(&work) {
-                    return;
-                }
-                let max = self.options.store.upstream_read_max;
-                if let Err(error) = ts.store().ingest(max).await {
-                    let id = ts.id();
-                    tracing::info!(
-                        table = %id.table, shard = %id.shard, error = %error,
-                        "ingestion_failed"
-                    );
-                }
-            }
-            self.env.sleep(period).await;
-        }
-    }
-
-    /// Run `job` every `period` while the table shard is `Bootstrapped` and
-    /// the node is ready, with the peer server as the token source.
-    async fn job_loop(
-        self: Rc<Self>,
-        ts: Rc<TableShard<E>>,
-        work: Rc<Work>,
-        job: Job,
-        period: Duration,
-    ) {
-        self.env.sleep(self.jitter(period)).await;
-        loop {
-            if !self.running(&work) {
-                return;
-            }
-            if ts.is_bootstrapped() && self.is_ready() {
-                let _busy = work.busy.lock().await;
-                if !self.running(&work) {
-                    return;
-                }
-                let result = self.run_job(&ts, job).await;
-                let id = ts.id();
-                match result {
-                    Ok(report) => tracing::debug!(
-                        table = %id.table, shard = %id.shard, job = job.name(),
-                        batches = report.batches, token = ?report.token, deleted = report.deleted,
-                        "background_job_ran"
-                    ),
-                    Err(error) => tracing::info!(
-                        table = %id.table, shard = %id.shard, job = job.name(), error = %error,
-                        "background_job_failed"
-                    ),
-                }
-            }
-            if self.env.buggify(buggify::JOB_RUNS_EARLY) {
-                self.env.sleep(self.jitter(period)).await;
-            } else {
-                self.env.sleep(period).await;
-            }
-        }
-    }
-
-    async fn run_job(&self, ts: &TableShard<E>, job: Job) -> Result<JobReport, StoreError> {
-        let store = ts.store();
-        let tokens = &*self.peer_server;
-        match job {
-            Job::Archiving => store.archive(tokens).await,
-            Job::Backfill => store.backfill(tokens).await,
-            Job::Purge => store.purge(tokens).await,
-            Job::Snapshot => store.snapshot(tokens).await,
-        }
     }
 }

@@ -5,14 +5,23 @@
 use std::time::Duration;
 
 use super::*;
-use crate::env::{ChunkStream, KeepAliveClient, PeerClient};
+use crate::env::{ChunkStream, Env, KeepAliveClient, PeerClient};
 use crate::fake::{FakeEnv, FakeKeepAliveClient, FakeKeepAliveServer, FakeWorld};
-use crate::model::{ColumnSchema, Cutoff, MetaWrite, RedoPosition, SnapshotProgress};
+use crate::model::{
+    BatchMeta, ColumnSchema, Cutoff, FileKey, MetaWrite, RedoPosition, ShardMeta, SnapshotProgress,
+    TableSchema,
+};
+use crate::options::Options;
 use crate::placement::ClusterView;
-use crate::protocol::KeepAlive;
-use crate::quirks::Quirks;
+use crate::protocol::{
+    CHUNK_BYTES, KeepAlive, MetadataRequest, PeerError, RawDataRequest, SessionRef,
+    StartSessionReply, StartSessionRequest, TableMetadata, TableShardMetadata, VectorPartyRef,
+};
+use crate::quirks::{Quirk, Quirks};
 use crate::trace_capture::Capture;
-use crate::types::{Day, Offset, ShardId};
+use crate::types::{
+    BatchId, ColumnId, Day, NodeId, Offset, SessionId, ShardId, TableKind, TableShardId,
+};
 
 const CALLER: NodeId = NodeId(1);
 const SOURCE: NodeId = NodeId(2);

@@ -1,8 +1,9 @@
 //! Ingestion from the upstream log and recovery (bootstrap step 7).
 //!
-//! Ingestion order (SPEC §1): read at the commit offset, append to the redo
-//! log, sync, advance the commit offset, apply to the live store. The commit
-//! offset therefore never claims a record the redo log does not hold.
+//! Ingestion order (docs/MODEL.md §1): read at the commit offset, append to
+//! the redo log, sync, advance the commit offset, apply to the live store.
+//! The commit offset therefore never claims a record the redo log does not
+//! hold.
 //!
 //! Redo files are named by the offset of their first record and hold at most
 //! [`super::StoreConfig::redo_file_records`] records; after a start, a

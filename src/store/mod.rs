@@ -1,6 +1,6 @@
-//! The data of one table shard on one host (SPEC §1): the live store fed by
-//! ingestion, the archive batches and snapshots on disk, the metadata in the
-//! metastore, and the background jobs that move data between them
+//! The data of one table shard on one host (docs/MODEL.md §1): the live store
+//! fed by ingestion, the archive batches and snapshots on disk, the metadata
+//! in the metastore, and the background jobs that move data between them
 //! (archiving, backfill, purge, snapshot). Bootstrap uses it to preload and
 //! recover; the simulator's oracle reads what it holds through [`HeldRows`].
 //!
@@ -16,12 +16,15 @@
 //! once; memory is in a `RefCell` that is never borrowed across an `.await`.
 //!
 //! Layout: `codec` (redo and key encodings), `ingest` (ingestion and
-//! recovery), `jobs` (archiving, backfill, purge, snapshot), `preload`
-//! (loading archive data into memory), `view` (what the oracle reads).
+//! recovery), `jobs` (archiving, backfill, purge, snapshot), `merge`
+//! (merging a batch's vector-party file with new rows by offset), `preload`
+//! (loading archive data into memory), `rows` (rows held in memory by
+//! offset), `view` (what the oracle reads).
 
 mod codec;
 mod ingest;
 mod jobs;
+mod merge;
 mod preload;
 mod rows;
 mod view;
@@ -55,7 +58,8 @@ pub const DIMENSION_KEY_COLUMN: ColumnId = ColumnId(u32::MAX);
 
 /// Where a job asks for permission to delete files: the host's peer-data
 /// server, which refuses while a copy session of the table shard is open
-/// (SPEC §4). A trait so the store does not depend on the server module.
+/// (docs/MODEL.md §4). A trait so the store does not depend on the server
+/// module.
 pub trait TokenSource {
     /// Whether the job may delete files of `shard` now.
     fn acquire_token(&self, shard: &TableShardId) -> bool;
@@ -69,16 +73,6 @@ impl<T: TokenSource + ?Sized> TokenSource for std::rc::Rc<T> {
     }
     fn release_token(&self, shard: &TableShardId) {
         (**self).release_token(shard)
-    }
-}
-
-/// The host's peer-data server is the token source of its jobs.
-impl<E: Env> TokenSource for crate::peer_server::PeerServer<E> {
-    fn acquire_token(&self, shard: &TableShardId) -> bool {
-        crate::peer_server::PeerServer::acquire_token(self, shard)
-    }
-    fn release_token(&self, shard: &TableShardId) {
-        crate::peer_server::PeerServer::release_token(self, shard)
     }
 }
 

@@ -1,5 +1,5 @@
 //! A read-only view of what one replica holds, for the simulator's oracle
-//! (SPEC §7 "no data loss / no phantom data").
+//! (docs/MODEL.md §7 "no data loss / no phantom data").
 //!
 //! Fact tables: the rows of the archive batches the metadata lists (read
 //! from their files, every live column checked against the others and

@@ -1,6 +1,7 @@
-//! The peer copy of one table shard (SPEC §2 `fetch_data_from_peer`):
-//! session and keep-alive, metadata, local metadata writes, and the pool of
-//! workers that stream every vector party into local files.
+//! The peer copy of one table shard (docs/MODEL.md §2
+//! `fetch_data_from_peer`): session (kept alive by `keep_alive.rs`),
+//! metadata, local metadata writes, and the pool of workers that stream every
+//! vector party into local files.
 //!
 //! Client-side quirks: Q3 (keep-alive loss only logged), Q4 (metadata
 //! written before any data), Q5 (workers share one result cell), Q7 (a
@@ -11,12 +12,11 @@
 
 use std::cell::RefCell;
 use std::fmt;
-use std::pin::pin;
 use std::rc::Rc;
 use std::time::Duration;
 
 use futures::channel::oneshot;
-use futures::future::{Either, join_all, select};
+use futures::future::join_all;
 use thiserror::Error;
 
 use crate::buggify;
@@ -30,27 +30,14 @@ use crate::protocol::{
 };
 use crate::quirks::Quirk;
 use crate::store::StoreError;
-use crate::types::{BatchId, NodeId, SessionId, TableKind, TableShardId};
+use crate::types::{BatchId, NodeId, SessionId, TableKind};
 
+use super::TableShard;
+use super::keep_alive::{KeepAliveFailure, KeepAliveTask, keep_alive_loop};
 use super::workers::{CopyContext, VectorPartyError, VectorPartyJob, copy_worker};
-use super::{RETRY_BACKOFF, TableShard};
 
-/// Attempts of the first keep-alive before the copy gives up.
-const FIRST_KEEP_ALIVE_ATTEMPTS: u32 = 3;
-/// Shortest pause between keep-alives, whatever ttl the peer answers.
-const MIN_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(1);
 /// Longest extra wait before a copied metadata write (BUGGIFY).
 const METADATA_WRITE_DELAY_MAX: Duration = Duration::from_secs(3);
-
-/// Why the keep-alive exchange failed.
-#[derive(Clone, Debug, Error, PartialEq, Eq)]
-pub enum KeepAliveFailure {
-    #[error(transparent)]
-    Rpc(RpcError),
-    /// The server ended the stream (it swept the session).
-    #[error("stream ended by the peer")]
-    Ended,
-}
 
 /// Every way a copy from one peer can fail.
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
@@ -101,7 +88,7 @@ struct CopyPlan {
 }
 
 impl<E: Env> TableShard<E> {
-    /// Copy the table shard from `host` over `client` (SPEC §2
+    /// Copy the table shard from `host` over `client` (docs/MODEL.md §2
     /// `fetch_data_from_peer`): open a session and keep it alive, fetch the
     /// metadata, write it and the data locally, end the session.
     pub async fn fetch_data_from_peer(
@@ -198,34 +185,6 @@ impl<E: Env> TableShard<E> {
             "peer_copy_failed"
         );
         error
-    }
-
-    /// The first keep-alive binds the stream to the session; retried.
-    async fn first_keep_alive(
-        &self,
-        stream: &mut <E::Peer as PeerClient>::KeepAliveStream,
-        msg: KeepAlive,
-    ) -> Result<Duration, KeepAliveFailure> {
-        let mut attempt = 1;
-        loop {
-            match exchange(stream, msg).await {
-                Ok(ttl) => return Ok(ttl),
-                Err(failure) => {
-                    tracing::info!(
-                        table = %self.id.table,
-                        shard = %self.id.shard,
-                        attempt,
-                        error = %failure,
-                        "first_keep_alive_failed"
-                    );
-                    if attempt >= FIRST_KEEP_ALIVE_ATTEMPTS {
-                        return Err(failure);
-                    }
-                }
-            }
-            attempt += 1;
-            self.env.sleep(RETRY_BACKOFF).await;
-        }
     }
 
     /// End the session: close the keep-alive stream cleanly (the peer then
@@ -464,87 +423,5 @@ impl<E: Env> TableShard<E> {
             );
         }
         Ok(())
-    }
-}
-
-/// One send and its reply: the ttl the peer answers with.
-async fn exchange<K: KeepAliveClient>(
-    stream: &mut K,
-    msg: KeepAlive,
-) -> Result<Duration, KeepAliveFailure> {
-    stream.send(msg).await.map_err(KeepAliveFailure::Rpc)?;
-    match stream.recv().await {
-        Ok(Some(ttl)) => Ok(ttl),
-        Ok(None) => Err(KeepAliveFailure::Ended),
-        Err(e) => Err(KeepAliveFailure::Rpc(e)),
-    }
-}
-
-struct KeepAliveTask<E: Env> {
-    env: E,
-    shard: TableShardId,
-    stream: <E::Peer as PeerClient>::KeepAliveStream,
-    msg: KeepAlive,
-    ttl: Duration,
-    stop: oneshot::Receiver<()>,
-    lost: Rc<RefCell<Option<KeepAliveFailure>>>,
-    abort_on_loss: bool,
-}
-
-/// Send a keep-alive every ttl/2 until told to stop; hand the stream back
-/// so the copy can end the session. Quirk Q3 on: failures are only logged.
-/// Q3 off: the first failure is recorded (the copy aborts) and the loop
-/// ends.
-async fn keep_alive_loop<E: Env>(
-    task: KeepAliveTask<E>,
-) -> <E::Peer as PeerClient>::KeepAliveStream {
-    let KeepAliveTask {
-        env,
-        shard,
-        mut stream,
-        msg,
-        mut ttl,
-        mut stop,
-        lost,
-        abort_on_loss,
-    } = task;
-    loop {
-        let outcome = {
-            // BUGGIFY: a stalled client sends late, though within the ttl.
-            let wait = if env.buggify(buggify::KEEP_ALIVE_LATE) {
-                ttl * 9 / 10
-            } else {
-                ttl / 2
-            };
-            let step = pin!(async {
-                env.sleep(wait.max(MIN_KEEP_ALIVE_INTERVAL)).await;
-                exchange(&mut stream, msg).await
-            });
-            match select(step, &mut stop).await {
-                Either::Left((result, _)) => Some(result),
-                Either::Right(_) => None,
-            }
-        };
-        match outcome {
-            None => return stream,
-            Some(Ok(answered)) => {
-                ttl = answered;
-                tracing::debug!(table = %shard.table, shard = %shard.shard, "keep_alive_sent");
-            }
-            Some(Err(failure)) => {
-                tracing::info!(
-                    table = %shard.table,
-                    shard = %shard.shard,
-                    error = %failure,
-                    aborts_copy = abort_on_loss,
-                    "keep_alive_failed"
-                );
-                Probe::KeepAliveLost.hit();
-                if abort_on_loss {
-                    *lost.borrow_mut() = Some(failure);
-                    return stream;
-                }
-            }
-        }
     }
 }

@@ -24,6 +24,7 @@ use crate::types::{
     BatchId, ColumnId, Day, NodeId, Offset, ShardId, ShardState, TableKind, TableShardId, Timestamp,
 };
 
+use super::bootstrap::shuffle_sources;
 use super::*;
 
 const ORIGIN: NodeId = NodeId(1);

@@ -21,8 +21,7 @@ use crate::probe::Probe;
 use crate::protocol::{RawDataRequest, RpcError, SessionRef, VectorPartyRef};
 use crate::types::{BatchId, ColumnId, TableShardId};
 
-use super::RETRY_BACKOFF;
-use super::copy::KeepAliveFailure;
+use super::keep_alive::{KeepAliveFailure, RETRY_BACKOFF};
 
 /// Why one attempt to copy a vector party failed.
 #[derive(Clone, Debug, Error, PartialEq, Eq)]

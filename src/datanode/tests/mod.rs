@@ -11,13 +11,18 @@ use std::rc::Rc;
 use std::time::Duration;
 
 pub(super) use super::*;
+use crate::env::Env;
 use crate::fake::{FakeEnv, FakeWorld};
 use crate::model::{
     BatchMeta, ColumnSchema, Cutoff, FileKey, Record, ShardMeta, TableSchema, encode_vector_party,
 };
-use crate::quirks::Quirks;
+use crate::options::Options;
+use crate::quirks::{Quirk, Quirks};
+use crate::table_shard::BootstrapState;
 use crate::trace_capture::Capture;
-use crate::types::{BatchId, ColumnId, Day, NodeId, Offset, Timestamp};
+use crate::types::{
+    BatchId, ColumnId, Day, NodeId, Offset, ShardId, ShardState, TableKind, TableShardId, Timestamp,
+};
 
 const N1: NodeId = NodeId(1);
 const N2: NodeId = NodeId(2);
