@@ -6,6 +6,7 @@
 //! May import: every layer below ([`crate::engine`] .. [`crate::check`]).
 
 pub mod artifact;
+pub mod builder;
 pub mod determinism;
 pub mod run;
 pub mod sim;
