@@ -13,9 +13,9 @@
 
 use std::time::{Duration, Instant};
 
-use bootsim::engine::executor::{self, Executor, Limits, RunEnd, Scheduler};
-use bootsim::engine::rng::SimRng;
-use bootsim::engine::sync::{Receiver, Sender, mailbox};
+use bootsim::SimRng;
+use bootsim::executor::{self, Executor, Limits, RunEnd, Scheduler};
+use bootsim::sync::{Receiver, Sender, mailbox};
 
 const ROUNDS: u64 = 100;
 const RUNS: usize = 5;

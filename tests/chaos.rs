@@ -3,9 +3,9 @@
 //! (a violation is a bug in the fixed bootstrap or in the world), and every
 //! seed must replay identically.
 
-use bootsim::harness::determinism;
-use bootsim::harness::run::{Outcome, RunOptions, run};
-use bootsim::scenario::format::Scenario;
+use bootsim::Scenario;
+use bootsim::determinism;
+use bootsim::{Outcome, RunOptions, run};
 
 mod common;
 

@@ -2,9 +2,9 @@
 //! trace, in one process, across processes (see sim/tests/cli.rs) and across
 //! threads running side by side; and the self-check catches a run that is not.
 
-use bootsim::harness::determinism;
-use bootsim::harness::run::{RunOptions, run};
-use bootsim::world::state::Defect;
+use bootsim::Defect;
+use bootsim::determinism;
+use bootsim::{RunOptions, run};
 
 mod common;
 use common::scenario;

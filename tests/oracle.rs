@@ -1,10 +1,10 @@
 //! The oracle is not a check that cannot fail: defects planted in the world
 //! are reported under the right name.
 
-use bootsim::check::oracle::ViolationKind;
-use bootsim::harness::run::{Outcome, RunOptions, run};
-use bootsim::scenario::format::Scenario;
-use bootsim::world::state::Defect;
+use bootsim::Defect;
+use bootsim::Scenario;
+use bootsim::ViolationKind;
+use bootsim::{Outcome, RunOptions, run};
 
 mod common;
 use common::scenario;
@@ -48,7 +48,7 @@ fn copy_sources_are_checked_against_the_bootstrap_snapshot() {
     let report = run(
         &scenario("replace-node.toml"),
         RunOptions {
-            keep: bootsim::engine::trace::Keep::All,
+            keep: bootsim::Keep::All,
             ..RunOptions::seed(2)
         },
     );

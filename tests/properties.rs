@@ -1,6 +1,6 @@
 //! Property: generated scenarios (small clusters, tables, placement
 //! changes, operator steps, random faults with a liveness phase; see
-//! `bootsim::scenario::strategies`) never break a safety invariant and never panic,
+//! `bootsim::strategies`) never break a safety invariant and never panic,
 //! for any seed. Fixed proptest seed, so every run tries the same cases
 //! (`PROPTEST_CASES` changes how many).
 //!
@@ -9,10 +9,10 @@
 //! `bootsim shrink`: proptest shrinks the generator's parameters, the
 //! scenario shrinker then minimises the scenario itself.
 
-use bootsim::engine::executor::Scheduler;
-use bootsim::harness::artifact::{artifact_text, write_artifact};
-use bootsim::harness::run::{Outcome, RunOptions, run};
-use bootsim::scenario::strategies::scenario;
+use bootsim::executor::Scheduler;
+use bootsim::strategies::scenario;
+use bootsim::{Outcome, RunOptions, run};
+use bootsim::{artifact_text, write_artifact};
 use proptest::prelude::*;
 use proptest::test_runner::RngSeed;
 

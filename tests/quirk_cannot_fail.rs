@@ -1,11 +1,11 @@
-//! Quirks that cannot cause a violation in the model (SPEC §6: "or show why
+//! Quirks that cannot cause a violation in the model (docs/MODEL.md §6: "or show why
 //! it cannot"). Each has a regression file with the quirk on that expects
 //! `pass` and says why in its header; here the swarm runs that file with
 //! randomised options over 2,000 seeds and must find nothing.
 
 mod common;
 
-use bootsim::tools::swarm::{Budget, Entry, Partition, SwarmConfig, swarm};
+use bootsim::{Budget, Entry, Partition, SwarmConfig, swarm};
 use shardboot::quirks::Quirk;
 
 /// Seeds 1..=2,000 of a swarm over `scenarios/<file>` alone must all pass;

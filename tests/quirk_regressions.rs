@@ -1,4 +1,4 @@
-//! The quirk regressions (SPEC §6): for every upstream quirk Qn one file
+//! The quirk regressions (docs/MODEL.md §6): for every upstream quirk Qn one file
 //! `scenarios/regressions/qN-<slug>.toml` with the quirk switched on, found
 //! by `bootsim swarm --quirk Qn` and minimised by `bootsim shrink`. Each
 //! file must
@@ -17,9 +17,9 @@
 
 use std::path::{Path, PathBuf};
 
-use bootsim::harness::artifact::replay;
-use bootsim::harness::run::Outcome;
-use bootsim::scenario::format::Scenario;
+use bootsim::Outcome;
+use bootsim::Scenario;
+use bootsim::replay;
 use shardboot::quirks::Quirk;
 
 /// `scenarios/regressions`.

@@ -12,11 +12,11 @@
 //! `CI=true` insta never writes a snapshot: a new scenario file without its
 //! committed snapshot fails CI.
 
-use bootsim::engine::executor::Scheduler;
-use bootsim::engine::trace::Keep;
-use bootsim::harness::run::{RunOptions, run};
-use bootsim::harness::summary::TraceSummary;
-use bootsim::scenario::format::Scenario;
+use bootsim::Keep;
+use bootsim::Scenario;
+use bootsim::TraceSummary;
+use bootsim::executor::Scheduler;
+use bootsim::{RunOptions, run};
 
 #[test]
 fn scenario() {

@@ -2,7 +2,7 @@
 //! each replica ends `Available` with exactly the upstream rows, and no
 //! safety check fires on the way.
 
-use bootsim::harness::run::{Outcome, RunOptions, run};
+use bootsim::{Outcome, RunOptions, run};
 
 mod common;
 

@@ -16,12 +16,12 @@ use std::path::Path;
 use std::rc::Rc;
 use std::time::Duration;
 
-use bootsim::engine::executor::{sleep, timeout};
-use bootsim::harness::sim::Sim;
-use bootsim::scenario::format::Scenario;
-use bootsim::world::disk::NodeDisk;
-use bootsim::world::net::SimPeer;
-use bootsim::world::state::SimEnv;
+use bootsim::NodeDisk;
+use bootsim::Scenario;
+use bootsim::Sim;
+use bootsim::SimEnv;
+use bootsim::SimPeer;
+use bootsim::executor::{sleep, timeout};
 use futures::future::join_all;
 use shardboot::details::{BootstrapDetails, CopyStatus, Stage};
 use shardboot::env::{
@@ -211,7 +211,7 @@ fn view_with(sim: &Sim, shard: ShardId, replicas: &[(NodeId, ShardState)]) -> Cl
     }
 }
 
-/// Bootstrap `ts` on its host (`origin`) against `view` (SPEC §2).
+/// Bootstrap `ts` on its host (`origin`) against `view` (docs/MODEL.md §2).
 fn bootstrap(
     sim: &mut Sim,
     options: &Rc<Options>,

@@ -8,13 +8,13 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use bootsim::engine::executor::{RunEnd, Scheduler};
-use bootsim::engine::schedule::Schedule;
-use bootsim::engine::trace::Keep;
-use bootsim::harness::determinism;
-use bootsim::harness::run::{Outcome, RunOptions, run};
-use bootsim::scenario::format::Scenario;
-use bootsim::tools::demo::Demo;
+use bootsim::Demo;
+use bootsim::Keep;
+use bootsim::Scenario;
+use bootsim::Schedule;
+use bootsim::determinism;
+use bootsim::executor::{RunEnd, Scheduler};
+use bootsim::{Outcome, RunOptions, run};
 use clap::{Parser, Subcommand};
 
 mod cli;

@@ -28,7 +28,7 @@ fn buggify_is_deterministic_for_a_seed() {
     let a = run_all(&scenario, seed);
     let b = run_all(&scenario, seed);
     assert_eq!(a.trace.hash(), b.trace.hash());
-    let points = |r: &bootsim::harness::run::Report| -> Vec<String> {
+    let points = |r: &bootsim::Report| -> Vec<String> {
         faults(r, "buggify").iter().map(|e| e.to_string()).collect()
     };
     assert_eq!(points(&a), points(&b));

@@ -5,10 +5,10 @@
 
 use std::path::PathBuf;
 
-use bootsim::check::coverage::Coverage;
-use bootsim::harness::run::{Outcome, RunOptions, run};
-use bootsim::scenario::format::Scenario;
-use bootsim::tools::swarm::{Budget, Entry, Partition, SwarmConfig, swarm};
+use bootsim::Coverage;
+use bootsim::Scenario;
+use bootsim::{Budget, Entry, Partition, SwarmConfig, swarm};
+use bootsim::{Outcome, RunOptions, run};
 use shardboot::probe::Probe;
 
 mod support;

@@ -7,9 +7,9 @@
 
 use std::path::PathBuf;
 
-use bootsim::scenario::format::{Expect, Scenario};
-use bootsim::tools::detection::{DetectionConfig, Shrunk, detect, markdown_table};
-use bootsim::tools::swarm::{Entry, SwarmConfig, SwarmRun, swarm};
+use bootsim::{DetectionConfig, Shrunk, detect, markdown_table};
+use bootsim::{Entry, SwarmConfig, SwarmRun, swarm};
+use bootsim::{Expect, Scenario};
 use shardboot::quirks::Quirk;
 
 fn planted() -> Entry {

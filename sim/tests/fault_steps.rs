@@ -6,13 +6,13 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use bootsim::engine::time::VirtualTime;
-use bootsim::harness::run::{Outcome, Report};
-use bootsim::scenario::format::Scenario;
+use bootsim::Scenario;
+use bootsim::VirtualTime;
+use bootsim::{Outcome, Report};
 use common::{fired, refused, run_all, scenario};
 
 fn at(s: &str) -> VirtualTime {
-    VirtualTime::ZERO + bootsim::engine::duration::parse(s).unwrap()
+    VirtualTime::ZERO + bootsim::duration::parse(s).unwrap()
 }
 
 /// When n4 finished its last peer copy.

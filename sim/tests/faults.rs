@@ -5,7 +5,7 @@
 
 mod common;
 
-use bootsim::harness::run::Outcome;
+use bootsim::Outcome;
 use common::{fired, refused, run_all, scenario};
 
 /// Seeds 1 and 2 both pass; `kind` fires at least once over the two.

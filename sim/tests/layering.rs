@@ -330,7 +330,10 @@ fn read_crate(root: &Path, shown_prefix: &str, skip: &[&str]) -> Vec<SourceFile>
             let path = entry.expect("readable entry").path();
             let rel = path.strip_prefix(root).expect("under root");
             let rel_s = rel.to_string_lossy().replace('\\', "/");
-            if skip.iter().any(|s| rel_s == *s || rel_s.starts_with(&format!("{s}/"))) {
+            if skip
+                .iter()
+                .any(|s| rel_s == *s || rel_s.starts_with(&format!("{s}/")))
+            {
                 continue;
             }
             if path.is_dir() {
@@ -388,7 +391,10 @@ fn resolve(
             base = deeper;
             rest = &rest[1..];
         }
-        match rest.first().and_then(|n| reexports.get(&(base.clone(), n.clone()))) {
+        match rest
+            .first()
+            .and_then(|n| reexports.get(&(base.clone(), n.clone())))
+        {
             Some(target) if target != &base => {
                 base = target.clone();
                 rest = &rest[1..];
@@ -404,12 +410,19 @@ fn edges(files: &[SourceFile]) -> BTreeMap<ModPath, Vec<Edge>> {
     let mut reexports = BTreeMap::new();
     for f in files {
         for r in &f.reexports {
-            let Some(name) = r.segments.last() else { continue };
+            let Some(name) = r.segments.last() else {
+                continue;
+            };
             let parent = &r.segments[..r.segments.len() - 1];
-            let full: Vec<String> = if matches!(parent.first().map(String::as_str), Some("crate" | "super" | "self")) {
+            let full: Vec<String> = if matches!(
+                parent.first().map(String::as_str),
+                Some("crate" | "super" | "self")
+            ) {
                 parent.to_vec()
             } else {
-                std::iter::once("self".to_string()).chain(parent.iter().cloned()).collect()
+                std::iter::once("self".to_string())
+                    .chain(parent.iter().cloned())
+                    .collect()
             };
             if let Some(target) = resolve(&f.module, &full, &modules, &BTreeMap::new()) {
                 reexports.insert((f.module.clone(), name.clone()), target);
@@ -504,8 +517,12 @@ fn describe_circle(crate_name: &str, circle: &[Edge]) -> String {
 /// them between its `layers:begin` and `layers:end` marks (first word of
 /// each line of the table).
 fn layers_from(doc: &str) -> Vec<String> {
-    let begin = doc.find("layers:begin").expect("docs/ARCHITECTURE.md has a layers:begin mark");
-    let end = doc.find("layers:end").expect("docs/ARCHITECTURE.md has a layers:end mark");
+    let begin = doc
+        .find("layers:begin")
+        .expect("docs/ARCHITECTURE.md has a layers:begin mark");
+    let end = doc
+        .find("layers:end")
+        .expect("docs/ARCHITECTURE.md has a layers:end mark");
     doc[begin..end]
         .lines()
         .skip(1)
@@ -517,7 +534,10 @@ fn layers_from(doc: &str) -> Vec<String> {
 
 /// Every import that goes up the layering.
 fn upward(graph: &BTreeMap<ModPath, Vec<Edge>>, layers: &[String]) -> Vec<String> {
-    let rank = |m: &ModPath| m.first().and_then(|top| layers.iter().position(|l| l == top));
+    let rank = |m: &ModPath| {
+        m.first()
+            .and_then(|top| layers.iter().position(|l| l == top))
+    };
     let mut bad = Vec::new();
     for (from, es) in graph {
         let Some(r_from) = rank(from) else {
@@ -567,13 +587,24 @@ fn imports_follow_the_layers_and_close_no_circle() {
     let root = repo();
     let doc = fs::read_to_string(root.join("docs/ARCHITECTURE.md")).expect("docs/ARCHITECTURE.md");
     let layers = layers_from(&doc);
-    assert!(layers.len() >= 5, "too few layers read from docs/ARCHITECTURE.md: {layers:?}");
+    assert!(
+        layers.len() >= 5,
+        "too few layers read from docs/ARCHITECTURE.md: {layers:?}"
+    );
     let sim = read_crate(&root.join("sim/src"), "sim/src/", &["main.rs", "cli"]);
     let port = read_crate(&root.join("src"), "src/", &[]);
-    assert!(sim.len() > 30 && port.len() > 20, "the source folders were not found");
+    assert!(
+        sim.len() > 30 && port.len() > 20,
+        "the source folders were not found"
+    );
     let mut all = problems("sim", &sim, Some(&layers));
     all.extend(problems("src", &port, None));
-    assert!(all.is_empty(), "{} import problem(s):\n{}", all.len(), all.join("\n"));
+    assert!(
+        all.is_empty(),
+        "{} import problem(s):\n{}",
+        all.len(),
+        all.join("\n")
+    );
 }
 
 // A checker that cannot fail is no checker: the same rules on small
@@ -583,7 +614,11 @@ fn fake(files: &[(&str, &str)]) -> Vec<SourceFile> {
     files
         .iter()
         .map(|(path, src)| {
-            let mut module: ModPath = path.trim_end_matches(".rs").split('/').map(str::to_string).collect();
+            let mut module: ModPath = path
+                .trim_end_matches(".rs")
+                .split('/')
+                .map(str::to_string)
+                .collect();
             if module.last().is_some_and(|l| l == "mod" || l == "lib") {
                 module.pop();
             }
@@ -601,7 +636,10 @@ fn an_import_against_the_layers_is_named_with_its_line() {
     let files = fake(&[
         ("lib.rs", "pub mod engine;\npub mod world;"),
         ("engine/mod.rs", "pub mod executor;"),
-        ("engine/executor.rs", "// crate::world::net in a comment is fine\n\nuse crate::world::net::Peer;\n"),
+        (
+            "engine/executor.rs",
+            "// crate::world::net in a comment is fine\n\nuse crate::world::net::Peer;\n",
+        ),
         ("world/mod.rs", "pub mod net;"),
         ("world/net.rs", "pub struct Peer;"),
     ]);
@@ -616,14 +654,24 @@ fn an_import_against_the_layers_is_named_with_its_line() {
 #[test]
 fn a_circle_between_siblings_is_named_edge_by_edge() {
     let files = fake(&[
-        ("lib.rs", "pub mod options;\npub mod store;\npub mod peer_server;"),
+        (
+            "lib.rs",
+            "pub mod options;\npub mod store;\npub mod peer_server;",
+        ),
         ("options.rs", "use crate::store::Store;"),
         ("store.rs", "fn f() { crate::peer_server::serve(); }"),
-        ("peer_server.rs", "use crate::options::{Options, other::X};\nconst S: &str = \"crate::store\";"),
+        (
+            "peer_server.rs",
+            "use crate::options::{Options, other::X};\nconst S: &str = \"crate::store\";",
+        ),
     ]);
     let found = problems("src", &files, None);
     assert_eq!(found.len(), 1, "{found:?}");
-    for edge in ["options.rs:1 uses `crate::store::Store`", "store.rs:1 uses `crate::peer_server::serve`", "peer_server.rs:1 uses `crate::options::Options`"] {
+    for edge in [
+        "options.rs:1 uses `crate::store::Store`",
+        "store.rs:1 uses `crate::peer_server::serve`",
+        "peer_server.rs:1 uses `crate::options::Options`",
+    ] {
         assert!(found[0].contains(edge), "{edge} missing from {found:?}");
     }
 }
@@ -634,16 +682,31 @@ fn a_re_export_is_followed_to_the_file_that_defines_the_item() {
     // circle copy ↔ workers is found through it; a child naming its parent
     // (`super::Thing`) and test modules are not edges.
     let files = fake(&[
-        ("table_shard/mod.rs", "mod copy;\nmod workers;\npub use workers::Workers;\nuse self::copy::run;"),
-        ("table_shard/copy.rs", "use crate::table_shard::Workers;\nuse super::Thing;"),
-        ("table_shard/workers.rs", "use super::copy::helper;\n#[cfg(test)]\nmod tests { use crate::table_shard::copy::x; }"),
+        (
+            "table_shard/mod.rs",
+            "mod copy;\nmod workers;\npub use workers::Workers;\nuse self::copy::run;",
+        ),
+        (
+            "table_shard/copy.rs",
+            "use crate::table_shard::Workers;\nuse super::Thing;",
+        ),
+        (
+            "table_shard/workers.rs",
+            "use super::copy::helper;\n#[cfg(test)]\nmod tests { use crate::table_shard::copy::x; }",
+        ),
     ]);
     let found = problems("src", &files, None);
     assert_eq!(found.len(), 1, "{found:?}");
-    assert!(found[0].contains("copy.rs:1 uses `crate::table_shard::Workers` (→ table_shard::workers)"), "{found:?}");
+    assert!(
+        found[0].contains("copy.rs:1 uses `crate::table_shard::Workers` (→ table_shard::workers)"),
+        "{found:?}"
+    );
     let clean = fake(&[
         ("table_shard/mod.rs", "mod copy;\npub use copy::run;"),
-        ("table_shard/copy.rs", "use super::Thing;\n#[cfg(test)]\nmod tests { use crate::table_shard::x; }"),
+        (
+            "table_shard/copy.rs",
+            "use super::Thing;\n#[cfg(test)]\nmod tests { use crate::table_shard::x; }",
+        ),
     ]);
     assert!(problems("src", &clean, None).is_empty());
 }

@@ -6,14 +6,14 @@
 
 mod support;
 
-use bootsim::harness::run::Report;
+use bootsim::Report;
 use support::{assert_pass, count, faults, replace_node, run_all};
 
 /// Faults come a few seconds into n4's copies from n1..n3 (at 55 m, some
 /// 15 s long); everything heals at 1h5m and must converge by 1h35m.
 const LIVENESS: &str = "[liveness]\nheal_at = \"1h5m\"\nwithin = \"30m\"";
 
-fn with_steps(steps: &str) -> bootsim::scenario::format::Scenario {
+fn with_steps(steps: &str) -> bootsim::Scenario {
     replace_node("1h35m", "", &format!("{steps}\n{LIVENESS}"))
 }
 
@@ -75,7 +75,7 @@ fn a_pause_stops_the_hosts_work_until_it_resumes() {
         with_steps("[[step]]\nat = \"40m\"\ndo = \"pause\"\nnode = \"n3\"\nfor = \"2m\"");
     let report = run_all(&scenario, 1);
     assert_pass(&report);
-    let paused = |e: &&bootsim::engine::trace::TraceEvent| {
+    let paused = |e: &&bootsim::TraceEvent| {
         e.node == Some(shardboot::types::NodeId(3))
             && e.time.elapsed() > std::time::Duration::from_secs(40 * 60)
             && e.time.elapsed() < std::time::Duration::from_secs(42 * 60)
@@ -144,7 +144,7 @@ fn a_crash_of_a_host_that_is_down_is_refused() {
 }
 
 /// Random crashes and pauses of every host until the heal.
-fn random_faults() -> bootsim::scenario::format::Scenario {
+fn random_faults() -> bootsim::Scenario {
     let faults = "[faults.node]\ncheck_every = \"1m\"\ncrash = { num = 1, den = 10 }\n\
          restart_after_min = \"5s\"\nrestart_after_max = \"1m\"\npause = { num = 1, den = 10 }\n\
          pause_max = \"20s\"";
@@ -193,7 +193,7 @@ fn lifecycle_steps_are_validated_with_file_line_and_field() {
         )
     };
     let err = |step: &str| {
-        bootsim::scenario::format::Scenario::parse(std::path::Path::new("s.toml"), &text(step))
+        bootsim::Scenario::parse(std::path::Path::new("s.toml"), &text(step))
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default()

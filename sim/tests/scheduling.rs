@@ -25,12 +25,12 @@
 
 use std::path::{Path, PathBuf};
 
-use bootsim::engine::executor::Scheduler;
-use bootsim::engine::trace::Keep;
-use bootsim::harness::artifact::replay;
-use bootsim::harness::run::{RunOptions, run};
-use bootsim::scenario::format::{Expect, Scenario};
-use bootsim::tools::swarm::{Budget, Entry, Partition, SwarmConfig, swarm};
+use bootsim::Keep;
+use bootsim::executor::Scheduler;
+use bootsim::replay;
+use bootsim::{Budget, Entry, Partition, SwarmConfig, swarm};
+use bootsim::{Expect, Scenario};
+use bootsim::{RunOptions, run};
 
 const STARTUP: &str = r#"
 name = "startup"

@@ -4,9 +4,9 @@
 
 use std::path::Path;
 
-use bootsim::harness::run::{Outcome, RunOptions, run};
-use bootsim::scenario::format::Scenario;
-use bootsim::tools::shrink::shrink;
+use bootsim::Scenario;
+use bootsim::shrink;
+use bootsim::{Outcome, RunOptions, run};
 use shardboot::quirks::Quirk;
 
 #[test]

@@ -6,13 +6,11 @@
 
 use std::path::{Path, PathBuf};
 
-use bootsim::harness::artifact::replay;
-use bootsim::harness::run::Outcome;
-use bootsim::scenario::format::{Expect, Scenario};
-use bootsim::tools::shrink::shrink;
-use bootsim::tools::swarm::{
-    Budget, Entry, Partition, SeedResult, SwarmConfig, Verdict, run_parallel, swarm,
-};
+use bootsim::Outcome;
+use bootsim::replay;
+use bootsim::shrink;
+use bootsim::{Budget, Entry, Partition, SeedResult, SwarmConfig, Verdict, run_parallel, swarm};
+use bootsim::{Expect, Scenario};
 
 /// A replacement whose copy meets the planted world bug
 /// `empty_first_fact_raw_data_stream` (a copied column silently emptied),
@@ -158,8 +156,7 @@ fn partitions_one_and_two_of_two_together_are_exactly_the_unpartitioned_swarm() 
     let whole = swarm(&config(mix(), 12, 2, Partition::WHOLE), |_, _| {});
     let one = swarm(&config(mix(), 12, 1, Partition { k: 1, n: 2 }), |_, _| {});
     let two = swarm(&config(mix(), 12, 2, Partition { k: 2, n: 2 }), |_, _| {});
-    let seeds =
-        |r: &bootsim::tools::swarm::SwarmRun| r.results.iter().map(|r| r.seed).collect::<Vec<_>>();
+    let seeds = |r: &bootsim::SwarmRun| r.results.iter().map(|r| r.seed).collect::<Vec<_>>();
     let (a, b) = (seeds(&one), seeds(&two));
     assert!(a.iter().all(|s| !b.contains(s)), "overlap: {a:?} {b:?}");
     let mut union: Vec<u64> = a.iter().chain(&b).copied().collect();
@@ -243,15 +240,11 @@ jump = { num = 1, den = 120 }
 jump_max = "30s"
 "#;
     let s = entry("episodes", text).scenario;
-    let explicit = bootsim::tools::shrink::explicit_faults(
-        &s,
-        3,
-        bootsim::engine::executor::Scheduler::Random,
-    )
-    .expect("episodes only: convertible");
+    let explicit = bootsim::explicit_faults(&s, 3, bootsim::executor::Scheduler::Random)
+        .expect("episodes only: convertible");
     let mut left = explicit.faults.clone();
     assert!(
-        bootsim::scenario::randomise::fault_ratios(&mut left)
+        bootsim::fault_ratios(&mut left)
             .iter()
             .all(|(_, r)| r.num == 0),
         "{:?}",
@@ -270,13 +263,8 @@ jump_max = "30s"
     }
     // A kind without a scripted equivalent keeps the faults random.
     let mut with_drops = s.clone();
-    with_drops.faults.net.drop = bootsim::engine::rng::Ratio::new(1, 100);
+    with_drops.faults.net.drop = bootsim::Ratio::new(1, 100);
     assert!(
-        bootsim::tools::shrink::explicit_faults(
-            &with_drops,
-            3,
-            bootsim::engine::executor::Scheduler::Random
-        )
-        .is_none()
+        bootsim::explicit_faults(&with_drops, 3, bootsim::executor::Scheduler::Random).is_none()
     );
 }

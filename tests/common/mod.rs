@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use bootsim::scenario::format::Scenario;
+use bootsim::Scenario;
 
 /// The path of `scenarios/<file>`.
 pub fn scenario_path(file: &str) -> PathBuf {

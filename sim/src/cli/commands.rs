@@ -1,21 +1,21 @@
 //! (Binary only.) The `swarm`, `replay`, `shrink` and `bench swarm`
 //! commands of the `bootsim` CLI; the work itself is in the library
-//! (`bootsim::tools::swarm`, `artifact`, `shrink`, `report`).
+//! (`bootsim`, `artifact`, `shrink`, `report`).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use bootsim::engine::duration;
-use bootsim::engine::executor::Scheduler;
-use bootsim::harness::artifact::{replay, to_toml};
-use bootsim::harness::run::Outcome;
-use bootsim::scenario::format::Scenario;
-use bootsim::scenario::randomise::Choices;
-use bootsim::tools::detection::{DetectionConfig, detect, markdown_table};
-use bootsim::tools::report::{ProgressPrinter, junit_xml, write_json};
-use bootsim::tools::shrink::{failing_seeds, shrink};
-use bootsim::tools::swarm::{Budget, Entry, Partition, SwarmConfig, Verdict, default_mix, swarm};
+use bootsim::Choices;
+use bootsim::Outcome;
+use bootsim::Scenario;
+use bootsim::duration;
+use bootsim::executor::Scheduler;
+use bootsim::{Budget, Entry, Partition, SwarmConfig, Verdict, default_mix, swarm};
+use bootsim::{DetectionConfig, detect, markdown_table};
+use bootsim::{ProgressPrinter, junit_xml, write_json};
+use bootsim::{failing_seeds, shrink};
+use bootsim::{replay, to_toml};
 use shardboot::quirks::Quirk;
 
 use super::panics::{self, Panics};
@@ -382,7 +382,7 @@ pub fn shrink_command(args: &ShrinkArgs) -> ExitCode {
 /// What the header of a shrunk scenario says about its random faults.
 fn random_faults_line(s: &Scenario) -> String {
     let mut f = s.faults.clone();
-    let on: Vec<String> = bootsim::scenario::randomise::fault_ratios(&mut f)
+    let on: Vec<String> = bootsim::fault_ratios(&mut f)
         .into_iter()
         .filter(|(_, r)| r.num > 0)
         .map(|(n, r)| format!("{n}={}/{}", r.num, r.den))

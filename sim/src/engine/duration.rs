@@ -58,10 +58,12 @@ pub fn format(d: Duration) -> String {
     out
 }
 
+/// Write `d` in the text form (for `#[serde(with = "duration")]`).
 pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&format(*d))
 }
 
+/// Read a duration from its text form.
 pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let s = String::deserialize(d)?;
     parse(&s).map_err(serde::de::Error::custom)
@@ -73,6 +75,7 @@ pub mod option {
 
     use serde::{Deserialize, Deserializer, Serializer};
 
+    /// Write an optional duration (`None` is left out).
     pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
         match d {
             Some(d) => super::serialize(d, s),
@@ -80,6 +83,7 @@ pub mod option {
         }
     }
 
+    /// Read an optional duration.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
         let s = Option::<String>::deserialize(d)?;
         s.map(|s| super::parse(&s).map_err(serde::de::Error::custom))

@@ -43,10 +43,12 @@ impl SimRng {
         SimRng::with_stream(self.seed, h)
     }
 
+    /// The seed this stream was made from.
     pub fn seed(&self) -> u64 {
         self.seed
     }
 
+    /// The next 64 random bits of the stream.
     pub fn next_u64(&mut self) -> u64 {
         self.inner.next_u64()
     }
@@ -98,13 +100,17 @@ fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
 /// rounding can differ between machines).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ratio {
+    /// Numerator: chances in `den`.
     pub num: u32,
+    /// Denominator (at least 1).
     pub den: u32,
 }
 
 impl Ratio {
+    /// Zero chance: never fires and draws nothing.
     pub const NEVER: Ratio = Ratio { num: 0, den: 1 };
 
+    /// `num` in `den`.
     pub fn new(num: u32, den: u32) -> Ratio {
         Ratio {
             num: num.min(den),

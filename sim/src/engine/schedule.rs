@@ -90,12 +90,14 @@ pub enum ScheduleFileError {
 }
 
 impl Schedule {
+    /// A schedule of these decisions, in order.
     pub fn new(decisions: Vec<TaskId>) -> Schedule {
         Schedule {
             decisions: decisions.into(),
         }
     }
 
+    /// The decisions, in order (one task per scheduling step).
     pub fn decisions(&self) -> &[TaskId] {
         &self.decisions
     }
@@ -133,6 +135,7 @@ impl Schedule {
         Ok(Schedule::new(decisions))
     }
 
+    /// Read a schedule file (`--record-schedule` writes them).
     pub fn load(path: &Path) -> Result<Schedule, ScheduleFileError> {
         let text = std::fs::read_to_string(path).map_err(|source| ScheduleFileError::Io {
             path: path.to_path_buf(),
@@ -141,6 +144,7 @@ impl Schedule {
         Schedule::parse(path, &text)
     }
 
+    /// Write the schedule to `path`, after `header` comment lines.
     pub fn save(&self, path: &Path, header: &[String]) -> Result<(), ScheduleFileError> {
         std::fs::write(path, self.to_text(header)).map_err(|source| ScheduleFileError::Io {
             path: path.to_path_buf(),

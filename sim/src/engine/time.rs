@@ -10,13 +10,17 @@ use std::time::Duration;
 pub struct VirtualTime(u64);
 
 impl VirtualTime {
+    /// The start of the simulation.
     pub const ZERO: VirtualTime = VirtualTime(0);
+    /// Later than any instant a run reaches.
     pub const MAX: VirtualTime = VirtualTime(u64::MAX);
 
+    /// `n` nanoseconds after the start.
     pub fn from_nanos(n: u64) -> VirtualTime {
         VirtualTime(n)
     }
 
+    /// Nanoseconds since the start.
     pub fn as_nanos(self) -> u64 {
         self.0
     }
@@ -26,6 +30,7 @@ impl VirtualTime {
         Duration::from_nanos(self.0)
     }
 
+    /// Time since `earlier`, or zero if `earlier` is later.
     pub fn saturating_since(self, earlier: VirtualTime) -> Duration {
         Duration::from_nanos(self.0.saturating_sub(earlier.0))
     }

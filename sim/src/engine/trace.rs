@@ -28,7 +28,9 @@ use crate::engine::time::{VirtualTime, push_decimal};
 /// How many events a trace stores (the hash always covers all).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Keep {
+    /// Keep every event.
     All,
+    /// Keep only the last N events.
     Last(usize),
 }
 
@@ -41,9 +43,13 @@ pub enum Keep {
 pub struct TraceEvent {
     /// Position in the whole trace, from 0.
     pub index: u64,
+    /// Virtual time of the event.
     pub time: VirtualTime,
+    /// The node of the task that emitted it (`None`: the harness).
     pub node: Option<NodeId>,
+    /// The `tracing` target (the subsystem, e.g. `sim::fault`).
     pub target: &'static str,
+    /// The `tracing` level.
     pub level: tracing::Level,
     /// The event's message: a snake_case past-tense name.
     name: String,
@@ -357,6 +363,7 @@ impl Recorder {
     }
 
     /// How many events were recorded so far.
+    #[cfg(test)]
     pub fn total(&self) -> u64 {
         self.lock().total
     }

@@ -39,8 +39,8 @@ const BUILT: &str = "<Sim::builder>";
 ///     .scenario()
 ///     .expect("a valid scenario");
 /// assert_eq!(scenario.tables.len(), 2);
-/// let report = bootsim::run(&scenario, bootsim::RunOptions::new(7));
-/// assert!(report.outcome.is_ok(), "{}", report.outcome);
+/// let report = bootsim::run(&scenario, bootsim::RunOptions::seed(7));
+/// assert!(report.outcome.matches(&scenario.expect), "{}", report.outcome.label());
 /// ```
 #[derive(Clone, Debug)]
 pub struct SimBuilder {
@@ -293,7 +293,11 @@ mod tests {
 
     #[test]
     fn a_bad_value_is_reported_as_a_file_would_report_it() {
-        let err = Sim::builder().replicas(5).nodes(2).fact_table("t").scenario();
+        let err = Sim::builder()
+            .replicas(5)
+            .nodes(2)
+            .fact_table("t")
+            .scenario();
         let message = err.expect_err("more replicas than hosts").to_string();
         assert!(message.contains(BUILT), "{message}");
     }

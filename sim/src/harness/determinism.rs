@@ -12,11 +12,13 @@ use crate::scenario::format::Scenario;
 /// Where two runs of the same seed first disagreed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Divergence {
+    /// The seed both runs used.
     pub seed: u64,
     /// Index of the first differing event.
     pub index: u64,
-    /// That event in each run (`None`: the run had already ended).
+    /// The first run's event there (`None`: the run had already ended).
     pub first: Option<String>,
+    /// The second run's event there (`None`: the run had already ended).
     pub second: Option<String>,
     /// The events just before, common to both runs.
     pub context: Vec<String>,

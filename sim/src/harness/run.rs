@@ -31,7 +31,9 @@ use crate::world::topology::PlacementService;
 /// How to run.
 #[derive(Clone, Debug)]
 pub struct RunOptions {
+    /// The root seed: every random choice of the run derives from it.
     pub seed: u64,
+    /// How the next ready task is picked.
     pub scheduler: Scheduler,
     /// Re-make these recorded decisions instead of asking `scheduler` (see
     /// [`crate::engine::schedule`]); the run ends with [`Outcome::ReplayFailed`]
@@ -46,6 +48,7 @@ pub struct RunOptions {
 }
 
 impl RunOptions {
+    /// Seed `seed`, the random scheduler, the last events kept.
     pub fn seed(seed: u64) -> RunOptions {
         RunOptions {
             seed,
@@ -61,11 +64,15 @@ impl RunOptions {
 /// What a run gave.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
+    /// Every check held.
     Pass,
+    /// An invariant was violated (the first one reported).
     Violation(Violation),
     /// A simulated task panicked: a bug in the code under test or the world.
     Panicked {
+        /// The name of the task that panicked.
         task: String,
+        /// Its panic message.
         message: String,
     },
     /// The replayed schedule ([`RunOptions::replay`]) does not fit the run.
@@ -106,12 +113,17 @@ impl std::fmt::Display for Outcome {
 
 /// The result of one run.
 pub struct Report {
+    /// The scenario's name.
     pub scenario: String,
+    /// The seed of the run.
     pub seed: u64,
+    /// What the run gave.
     pub outcome: Outcome,
     /// Virtual time reached.
     pub end: VirtualTime,
+    /// Executor counters (polls, timers, tasks).
     pub stats: Stats,
+    /// The trace: kept events and the hash over all of them.
     pub trace: Trace,
     /// Every scheduling decision, when [`RunOptions::record_schedule`].
     pub schedule: Option<Schedule>,

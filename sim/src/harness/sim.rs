@@ -4,8 +4,8 @@
 //!
 //! ```
 //! use std::path::Path;
-//! use bootsim::scenario::format::Scenario;
-//! use bootsim::harness::sim::Sim;
+//! use bootsim::Scenario;
+//! use bootsim::Sim;
 //! use shardboot::types::NodeId;
 //!
 //! let text = r#"
@@ -157,6 +157,7 @@ impl Sim {
         }
     }
 
+    /// The simulated world (hosts, network, placement, upstream log).
     pub fn world(&self) -> &World {
         &self.world
     }
@@ -176,10 +177,12 @@ impl Sim {
         self.world.env(node)
     }
 
+    /// The current virtual time.
     pub fn now(&self) -> VirtualTime {
         self.executor.now()
     }
 
+    /// The executor's counters so far.
     pub fn stats(&self) -> Stats {
         self.executor.stats()
     }

@@ -49,6 +49,7 @@ const STAGES: &[&str] = &[
 pub struct TraceSummary {
     /// `ok`, `violation: data-loss`, `panic`.
     pub outcome: String,
+    /// Per node (`n1`, ...), what its bootstrap did.
     pub nodes: BTreeMap<String, NodeSummary>,
     /// Operator steps carried out, in order, and refused ones.
     pub steps: Vec<String>,

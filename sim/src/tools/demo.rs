@@ -22,7 +22,9 @@ use crate::engine::trace::{self, Keep, Trace};
 /// Size of the demo workload.
 #[derive(Clone, Copy, Debug)]
 pub struct Demo {
+    /// Ping-pong pairs of tasks.
     pub pairs: u32,
+    /// Rounds each pair plays.
     pub rounds: u32,
 }
 
@@ -44,6 +46,7 @@ pub struct DemoRun {
 }
 
 impl Demo {
+    /// Run the demo with `seed` under `scheduler`.
     pub fn run(self, seed: u64, scheduler: Scheduler, keep: Keep) -> DemoRun {
         let root = SimRng::new(seed);
         let mut executor = Executor::new(root.fork("scheduler"), scheduler);

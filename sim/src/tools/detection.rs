@@ -83,9 +83,13 @@ impl Start {
 pub enum Shrunk {
     /// Shrunk, still failing with `violation`.
     Done {
+        /// The violation the shrunk scenario still shows.
         violation: String,
+        /// Size of the scenario before shrinking.
         before: Size,
+        /// Size after.
         after: Size,
+        /// Runs the shrinker spent.
         runs: usize,
     },
     /// The failure could not be shrunk (a panic, an expected violation that

@@ -100,6 +100,7 @@ impl ProgressPrinter {
         }
     }
 
+    /// Clear the progress bar (or print the last plain line).
     pub fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();

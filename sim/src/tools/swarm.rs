@@ -23,8 +23,8 @@
 //!
 //! ```
 //! use std::path::PathBuf;
-//! use bootsim::scenario::format::Scenario;
-//! use bootsim::tools::swarm::{Budget, Entry, Partition, SwarmConfig, swarm};
+//! use bootsim::Scenario;
+//! use bootsim::{Budget, Entry, Partition, SwarmConfig, swarm};
 //!
 //! let text = r#"
 //! name = "tiny"

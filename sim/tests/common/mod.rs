@@ -4,9 +4,9 @@
 
 use std::path::Path;
 
-use bootsim::engine::trace::Keep;
-use bootsim::harness::run::{Report, RunOptions, run};
-use bootsim::scenario::format::Scenario;
+use bootsim::Keep;
+use bootsim::Scenario;
+use bootsim::{Report, RunOptions, run};
 
 pub const BASE: &str = r#"
 name = "faults"

@@ -6,9 +6,9 @@
 
 use std::path::Path;
 
-use bootsim::engine::trace::{Keep, TraceEvent};
-use bootsim::harness::run::{Outcome, Report, RunOptions, run};
-use bootsim::scenario::format::Scenario;
+use bootsim::Scenario;
+use bootsim::{Keep, TraceEvent};
+use bootsim::{Outcome, Report, RunOptions, run};
 
 /// A replace-node cluster, all quirks off: it starts at 23:30, archives the
 /// day after midnight, and at 55 m n1 is replaced by the spare n4, which

@@ -37,9 +37,7 @@ use std::time::Duration;
 use shardboot::env::ClusterError;
 use shardboot::types::{NodeId, ShardId, Timestamp};
 
-pub use config::{
-    BadKnob, ClockFaults, DiskFaultConfig, FaultConfig, NetFaults, NodeFaults, PlacementFaults,
-};
+pub use config::{DiskFaultConfig, FaultConfig, NodeFaults};
 pub use disk::DiskFaults;
 pub use links::{Partition, StreamCut};
 
