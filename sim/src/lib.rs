@@ -54,6 +54,9 @@ mod scenario;
 mod tools;
 mod world;
 
+/// The code under test, for its types (`shardboot::types::NodeId`, ...).
+pub use shardboot;
+
 // One run.
 pub use harness::artifact::{artifact_text, replay, to_toml, write_artifact};
 pub use harness::builder::SimBuilder;
