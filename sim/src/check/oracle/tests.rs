@@ -1,0 +1,211 @@
+//! Unit tests of [`super`] (`oracle`).
+
+use super::*;
+
+fn ev(index: u64, node: u32, name: &str, fields: &[(&'static str, &str)]) -> TraceEvent {
+    let mut event = TraceEvent::new(name, &[("table", "trips"), ("shard", "1")]);
+    for (k, v) in fields {
+        event.push_field(k, v);
+    }
+    event.index = index;
+    event.node = Some(NodeId(node));
+    event.target = "shardboot::table_shard";
+    event
+}
+
+#[test]
+fn a_second_concurrent_bootstrap_is_reported() {
+    let mut o = Oracle::default();
+    o.observe(&ev(0, 1, "bootstrap_started", &[]));
+    o.observe(&ev(1, 1, "bootstrap_started", &[]));
+    let v = o.violation().unwrap();
+    assert_eq!(v.kind, ViolationKind::ConcurrentBootstrap);
+    assert_eq!(v.trace_index, Some(1));
+}
+
+#[test]
+fn finishing_without_starting_is_a_state_violation() {
+    let mut o = Oracle::default();
+    o.observe(&ev(0, 1, "bootstrap_finished", &[]));
+    assert_eq!(o.violation().unwrap().kind, ViolationKind::BootstrapState);
+}
+
+#[test]
+fn legal_transitions_pass() {
+    let mut o = Oracle::default();
+    for (i, name) in [
+        "bootstrap_started",
+        "bootstrap_failed",
+        "bootstrap_started",
+        "bootstrap_finished",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        o.observe(&ev(i as u64, 1, name, &[]));
+    }
+    assert_eq!(o.violation(), None);
+}
+
+#[test]
+fn sources_are_checked_against_the_snapshot() {
+    let mut p = Placement::default();
+    let r = p.shards.entry(ShardId(1)).or_default();
+    r.insert(NodeId(1), ShardState::Initializing);
+    r.insert(NodeId(2), ShardState::Available);
+    r.insert(NodeId(3), ShardState::Initializing);
+    let mut o = Oracle::default();
+    o.placement_published(4, p);
+    o.observe(&ev(
+        0,
+        1,
+        "copy_sources_chosen",
+        &[("sources", "[NodeId(2)]"), ("view", "4")],
+    ));
+    assert_eq!(o.violation(), None);
+    o.observe(&ev(
+        1,
+        1,
+        "copy_sources_chosen",
+        &[("sources", "[NodeId(2), NodeId(3)]"), ("view", "4")],
+    ));
+    assert_eq!(o.violation().unwrap().kind, ViolationKind::BadSource);
+    let mut o = Oracle::default();
+    o.observe(&ev(
+        0,
+        1,
+        "copy_sources_chosen",
+        &[("sources", "[NodeId(1)]"), ("view", "4")],
+    ));
+    assert!(o.violation().unwrap().detail.contains("itself"));
+}
+
+#[test]
+fn clearing_the_copy_flag_before_every_vector_party_is_written_is_reported() {
+    let mut o = Oracle::default();
+    o.observe(&ev(
+        0,
+        4,
+        "peer_metadata_fetched",
+        &[("vector_parties", "2")],
+    ));
+    o.observe(&ev(
+        1,
+        4,
+        "vector_party_copied",
+        &[("batch", "7"), ("column", "0")],
+    ));
+    o.observe(&ev(
+        2,
+        4,
+        "vector_party_copied",
+        &[("batch", "7"), ("column", "0")],
+    ));
+    o.observe(&ev(3, 4, "peer_copy_flag_cleared", &[]));
+    let v = o.violation().unwrap();
+    assert_eq!(v.kind, ViolationKind::PeerCopyFlagClearedEarly);
+    assert!(v.detail.contains("1 of 2"), "{v}");
+    let mut o = Oracle::default();
+    o.observe(&ev(
+        0,
+        4,
+        "peer_metadata_fetched",
+        &[("vector_parties", "1")],
+    ));
+    o.observe(&ev(
+        1,
+        4,
+        "vector_party_copied",
+        &[("batch", "7"), ("column", "0")],
+    ));
+    o.observe(&ev(2, 4, "peer_copy_flag_cleared", &[]));
+    assert_eq!(o.violation(), None);
+}
+
+#[test]
+fn probe_events_become_violations_with_their_trace_index() {
+    let mut o = Oracle::default();
+    o.observe(&ev(
+        9,
+        2,
+        "invariant_violated",
+        &[
+            ("violation", "file-deleted-under-session"),
+            ("detail", "batch 3 col 1"),
+        ],
+    ));
+    let v = o.violation().unwrap();
+    assert_eq!(v.kind, ViolationKind::FileDeletedUnderSession);
+    assert_eq!((v.node, v.trace_index), (Some(NodeId(2)), Some(9)));
+    assert!(
+        v.to_string()
+            .starts_with("file-deleted-under-session: n2 trips/1 at")
+    );
+}
+
+#[test]
+fn a_listed_file_is_held_until_its_session_is_removed_or_swept() {
+    use shardboot::model::BatchMeta;
+    use shardboot::protocol::{BatchMetadata, SessionRef, TableMetadata, TableShardMetadata};
+    use shardboot::types::{BatchId, ColumnId};
+
+    let shard = TableShardId::new("trips", ShardId(1));
+    let metadata = TableShardMetadata {
+        commit_offset: Offset(0),
+        checkpoint_offset: Offset(0),
+        table: TableMetadata::Dimension {
+            snapshot: Default::default(),
+            batches: vec![BatchMetadata {
+                id: BatchId(0),
+                meta: BatchMeta::default(),
+                columns: vec![ColumnId(0)],
+            }],
+        },
+    };
+    let file = format!(
+        "{:?}",
+        crate::world::listings::listed_files(&shard, &metadata)[0]
+    );
+    let session = SessionRef {
+        session: Some(SessionId(1)),
+        node: Some(NodeId(4)),
+        table: shard.table.clone(),
+        shard: shard.shard,
+    };
+    let oracle_after = |end: Option<&str>| {
+        let listings = Listings::default();
+        listings.record(NodeId(2), &session, &metadata);
+        let mut o = Oracle::new(BTreeMap::new(), false, listings);
+        o.observe(&ev(0, 2, "session_started", &[("session", "s1")]));
+        if let Some(end) = end {
+            o.observe(&ev(1, 2, end, &[("session", "s1")]));
+        }
+        o.observe(&ev(2, 2, "file_deleted", &[("file", file.as_str())]));
+        o.violation().map(|v| v.kind)
+    };
+    assert_eq!(
+        oracle_after(None),
+        Some(ViolationKind::FileDeletedUnderSession)
+    );
+    assert_eq!(oracle_after(Some("session_removed")), None);
+    assert_eq!(oracle_after(Some("session_expired")), None);
+}
+
+#[test]
+fn a_restart_forgets_the_nodes_bootstrap_states() {
+    let mut o = Oracle::default();
+    o.observe(&ev(0, 1, "bootstrap_started", &[]));
+    let mut restart = TraceEvent::new("node_restarted", &[("node", "n1")]);
+    restart.index = 1;
+    restart.node = Some(NodeId(1));
+    o.observe(&restart);
+    o.observe(&ev(2, 1, "bootstrap_started", &[]));
+    assert_eq!(o.violation(), None);
+}
+
+#[test]
+fn every_violation_name_round_trips() {
+    for k in ViolationKind::ALL {
+        assert_eq!(ViolationKind::from_name(k.name()), Some(k));
+    }
+}
