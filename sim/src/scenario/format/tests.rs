@@ -1,6 +1,11 @@
 //! Unit tests of [`super`] (`format`).
 
+use std::path::Path;
+
+use shardboot::quirks::Quirk;
+
 use super::*;
+use crate::world::node_name::NodeName;
 
 const GOOD: &str = r#"
 name = "t"
