@@ -1,5 +1,7 @@
 //! Unit tests of [`super`] (`oracle`).
 
+use shardboot::types::Offset;
+
 use super::*;
 
 fn ev(index: u64, node: u32, name: &str, fields: &[(&'static str, &str)]) -> TraceEvent {

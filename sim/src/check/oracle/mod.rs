@@ -9,17 +9,21 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use shardboot::model::{Record, TableSchema};
 use shardboot::placement::Placement;
-use shardboot::store::{DamageKind, HeldRows};
-use shardboot::types::{
-    Day, NodeId, Offset, SessionId, ShardId, ShardState, TableKind, TableShardId,
-};
+use shardboot::types::{NodeId, SessionId, ShardId, ShardState, TableKind, TableShardId};
 
 use crate::engine::time::VirtualTime;
 use crate::engine::trace::TraceEvent;
 use crate::world::listings::Listings;
-use crate::world::upstream::Upstream;
+
+mod end_state;
+mod events;
+
+use end_state::check_rows;
+pub use end_state::{EndState, ReplicaState};
+use events::{
+    CopyProgress, ShardEvent, Tracked, event_shard, parse_hosts, parse_node, parse_numbers,
+};
 
 /// The named invariants.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -121,23 +125,6 @@ impl fmt::Display for Violation {
     }
 }
 
-/// Bootstrap state of one table shard as the oracle tracks it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Tracked {
-    NotStarted,
-    Bootstrapping,
-    Bootstrapped,
-}
-
-/// What the oracle knows of the peer copy in progress on one table shard.
-#[derive(Clone, Debug, Default)]
-struct CopyProgress {
-    /// Vector parties the copy's plan lists (from `peer_metadata_fetched`).
-    planned: usize,
-    /// Distinct (batch, column) written and synced since the plan.
-    done: BTreeSet<(String, String)>,
-}
-
 /// The oracle of one run.
 #[derive(Default)]
 pub struct Oracle {
@@ -158,61 +145,6 @@ pub struct Oracle {
     /// the snapshot a bootstrap used).
     placements: BTreeMap<u64, Placement>,
     violation: Option<Violation>,
-}
-
-/// The events of one table shard the oracle checks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum ShardEvent {
-    BootstrapStarted,
-    BootstrapFinished,
-    BootstrapFailed,
-    SessionStarted,
-    TableShardRemoved,
-    CopySourcesChosen,
-    PeerMetadataFetched,
-    VectorPartyCopied,
-    PeerCopyFlagCleared,
-}
-
-impl ShardEvent {
-    fn from_name(name: &str) -> Option<ShardEvent> {
-        Some(match name {
-            "bootstrap_started" => ShardEvent::BootstrapStarted,
-            "bootstrap_finished" => ShardEvent::BootstrapFinished,
-            "bootstrap_failed" => ShardEvent::BootstrapFailed,
-            "session_started" => ShardEvent::SessionStarted,
-            "table_shard_removed" => ShardEvent::TableShardRemoved,
-            "copy_sources_chosen" => ShardEvent::CopySourcesChosen,
-            "peer_metadata_fetched" => ShardEvent::PeerMetadataFetched,
-            "vector_party_copied" => ShardEvent::VectorPartyCopied,
-            "peer_copy_flag_cleared" => ShardEvent::PeerCopyFlagCleared,
-            _ => return None,
-        })
-    }
-}
-
-fn event_shard(ev: &TraceEvent) -> Option<TableShardId> {
-    let table = ev.field("table")?;
-    let shard = ev.field("shard")?.parse().ok()?;
-    Some(TableShardId::new(table, ShardId(shard)))
-}
-
-/// Parse `n3`.
-fn parse_node(s: &str) -> Option<NodeId> {
-    s.strip_prefix('n')?.parse().ok().map(NodeId)
-}
-
-/// Every number in `s`: `[NodeId(2), NodeId(3)]` → 2, 3; `s14` → 14.
-fn parse_numbers(s: &str) -> Vec<u32> {
-    s.split(|c: char| !c.is_ascii_digit())
-        .filter(|t| !t.is_empty())
-        .filter_map(|t| t.parse().ok())
-        .collect()
-}
-
-/// Parse `[NodeId(2), NodeId(3)]`-style or `[n2, n3]`-style host lists.
-fn parse_hosts(s: &str) -> Vec<NodeId> {
-    parse_numbers(s).into_iter().map(NodeId).collect()
 }
 
 impl Oracle {
@@ -528,134 +460,6 @@ impl Oracle {
             }
         }
     }
-}
-
-/// One replica at the end of a run.
-pub struct ReplicaState {
-    pub node: NodeId,
-    pub shard: TableShardId,
-    pub schema: TableSchema,
-    pub bootstrapped: bool,
-    pub today: Day,
-    pub rows: HeldRows,
-}
-
-/// What the end-state check looks at.
-pub struct EndState<'a> {
-    pub at: VirtualTime,
-    pub placement: &'a Placement,
-    pub upstream: &'a Upstream,
-    pub replicas: Vec<ReplicaState>,
-}
-
-/// Compare a replica's rows with the upstream log up to its commit offset.
-fn check_rows(r: &ReplicaState, upstream: &Upstream, at: VirtualTime) -> Option<Violation> {
-    let violation = |kind, detail: String| Violation {
-        kind,
-        node: Some(r.node),
-        shard: Some(r.shard.clone()),
-        at,
-        trace_index: None,
-        detail,
-    };
-    if !r.bootstrapped {
-        return Some(violation(
-            ViolationKind::Liveness,
-            "table shard is not bootstrapped at the end of the run".into(),
-        ));
-    }
-    if let Some(d) = r.rows.damaged.first() {
-        // Rows that are gone (or missing from a column) are lost; rows that
-        // hold other values than the upstream's are phantom data.
-        let kind = match d.kind {
-            DamageKind::WrongValue => ViolationKind::PhantomData,
-            DamageKind::Missing
-            | DamageKind::Unreadable
-            | DamageKind::Torn
-            | DamageKind::RowsDiffer => ViolationKind::DataLoss,
-        };
-        return Some(violation(
-            kind,
-            format!("batch {} column {}: {:?}", d.batch, d.column, d.kind),
-        ));
-    }
-    upstream.with_records(&r.shard, Offset(0), r.rows.commit_offset, |records| {
-        compare_rows(r, records, violation)
-    })
-}
-
-/// [`check_rows`] once the replica is bootstrapped and undamaged: against
-/// the upstream `records` below its commit offset.
-fn compare_rows(
-    r: &ReplicaState,
-    records: &[Record],
-    violation: impl Fn(ViolationKind, String) -> Violation,
-) -> Option<Violation> {
-    // Every archived row must sit in the batch of its event day.
-    for (batch, offsets) in &r.rows.batches {
-        if let Some(o) = offsets.iter().find(|o| {
-            records
-                .get(o.0 as usize)
-                .is_some_and(|rec| rec.day.batch() != *batch)
-        }) {
-            return Some(violation(
-                ViolationKind::PhantomData,
-                format!("row at offset {o} archived in batch {batch}, not its event day's"),
-            ));
-        }
-    }
-    let retained = || {
-        records
-            .iter()
-            .filter(|rec| r.schema.retains(rec.day, r.today))
-            .map(|rec| rec.offset)
-    };
-    // The usual end: a fact replica holds exactly the retained rows (one
-    // pass, nothing collected).
-    if r.schema.kind == TableKind::Fact && retained().eq(r.rows.offsets.iter().copied()) {
-        return None;
-    }
-    let expected: Vec<Offset> = match r.schema.kind {
-        TableKind::Fact => retained().collect(),
-        TableKind::Dimension => {
-            let latest: BTreeMap<u32, Offset> =
-                records.iter().map(|rec| (rec.key, rec.offset)).collect();
-            let mut v: Vec<Offset> = latest.into_values().collect();
-            v.sort();
-            v
-        }
-    };
-    if expected == r.rows.offsets {
-        return None;
-    }
-    if let Some(missing) = expected
-        .iter()
-        .find(|o| r.rows.offsets.binary_search(o).is_err())
-    {
-        let count = expected
-            .iter()
-            .filter(|o| r.rows.offsets.binary_search(o).is_err())
-            .count();
-        return Some(violation(
-            ViolationKind::DataLoss,
-            format!(
-                "{count} upstream rows below commit offset {} missing, first offset {missing}",
-                r.rows.commit_offset
-            ),
-        ));
-    }
-    if let Some(extra) = r
-        .rows
-        .offsets
-        .iter()
-        .find(|o| expected.binary_search(o).is_err())
-    {
-        return Some(violation(
-            ViolationKind::PhantomData,
-            format!("row at offset {extra} is not an upstream row within retention"),
-        ));
-    }
-    None
 }
 
 #[cfg(test)]

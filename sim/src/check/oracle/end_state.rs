@@ -1,0 +1,146 @@
+//! The end-state check: every replica's rows against the upstream log up
+//! to its commit offset (no data loss, no phantom data).
+
+use std::collections::BTreeMap;
+
+use shardboot::model::{Record, TableSchema};
+use shardboot::placement::Placement;
+use shardboot::store::{DamageKind, HeldRows};
+use shardboot::types::{Day, NodeId, Offset, TableKind, TableShardId};
+
+use crate::engine::time::VirtualTime;
+use crate::world::upstream::Upstream;
+
+use super::{Violation, ViolationKind};
+
+/// One replica at the end of a run.
+pub struct ReplicaState {
+    pub node: NodeId,
+    pub shard: TableShardId,
+    pub schema: TableSchema,
+    pub bootstrapped: bool,
+    pub today: Day,
+    pub rows: HeldRows,
+}
+
+/// What the end-state check looks at.
+pub struct EndState<'a> {
+    pub at: VirtualTime,
+    pub placement: &'a Placement,
+    pub upstream: &'a Upstream,
+    pub replicas: Vec<ReplicaState>,
+}
+
+/// Compare a replica's rows with the upstream log up to its commit offset.
+pub(super) fn check_rows(
+    r: &ReplicaState,
+    upstream: &Upstream,
+    at: VirtualTime,
+) -> Option<Violation> {
+    let violation = |kind, detail: String| Violation {
+        kind,
+        node: Some(r.node),
+        shard: Some(r.shard.clone()),
+        at,
+        trace_index: None,
+        detail,
+    };
+    if !r.bootstrapped {
+        return Some(violation(
+            ViolationKind::Liveness,
+            "table shard is not bootstrapped at the end of the run".into(),
+        ));
+    }
+    if let Some(d) = r.rows.damaged.first() {
+        // Rows that are gone (or missing from a column) are lost; rows that
+        // hold other values than the upstream's are phantom data.
+        let kind = match d.kind {
+            DamageKind::WrongValue => ViolationKind::PhantomData,
+            DamageKind::Missing
+            | DamageKind::Unreadable
+            | DamageKind::Torn
+            | DamageKind::RowsDiffer => ViolationKind::DataLoss,
+        };
+        return Some(violation(
+            kind,
+            format!("batch {} column {}: {:?}", d.batch, d.column, d.kind),
+        ));
+    }
+    upstream.with_records(&r.shard, Offset(0), r.rows.commit_offset, |records| {
+        compare_rows(r, records, violation)
+    })
+}
+
+/// [`check_rows`] once the replica is bootstrapped and undamaged: against
+/// the upstream `records` below its commit offset.
+pub(super) fn compare_rows(
+    r: &ReplicaState,
+    records: &[Record],
+    violation: impl Fn(ViolationKind, String) -> Violation,
+) -> Option<Violation> {
+    // Every archived row must sit in the batch of its event day.
+    for (batch, offsets) in &r.rows.batches {
+        if let Some(o) = offsets.iter().find(|o| {
+            records
+                .get(o.0 as usize)
+                .is_some_and(|rec| rec.day.batch() != *batch)
+        }) {
+            return Some(violation(
+                ViolationKind::PhantomData,
+                format!("row at offset {o} archived in batch {batch}, not its event day's"),
+            ));
+        }
+    }
+    let retained = || {
+        records
+            .iter()
+            .filter(|rec| r.schema.retains(rec.day, r.today))
+            .map(|rec| rec.offset)
+    };
+    // The usual end: a fact replica holds exactly the retained rows (one
+    // pass, nothing collected).
+    if r.schema.kind == TableKind::Fact && retained().eq(r.rows.offsets.iter().copied()) {
+        return None;
+    }
+    let expected: Vec<Offset> = match r.schema.kind {
+        TableKind::Fact => retained().collect(),
+        TableKind::Dimension => {
+            let latest: BTreeMap<u32, Offset> =
+                records.iter().map(|rec| (rec.key, rec.offset)).collect();
+            let mut v: Vec<Offset> = latest.into_values().collect();
+            v.sort();
+            v
+        }
+    };
+    if expected == r.rows.offsets {
+        return None;
+    }
+    if let Some(missing) = expected
+        .iter()
+        .find(|o| r.rows.offsets.binary_search(o).is_err())
+    {
+        let count = expected
+            .iter()
+            .filter(|o| r.rows.offsets.binary_search(o).is_err())
+            .count();
+        return Some(violation(
+            ViolationKind::DataLoss,
+            format!(
+                "{count} upstream rows below commit offset {} missing, first offset {missing}",
+                r.rows.commit_offset
+            ),
+        ));
+    }
+    if let Some(extra) = r
+        .rows
+        .offsets
+        .iter()
+        .find(|o| expected.binary_search(o).is_err())
+    {
+        return Some(violation(
+            ViolationKind::PhantomData,
+            format!("row at offset {extra} is not an upstream row within retention"),
+        ));
+    }
+    None
+}
