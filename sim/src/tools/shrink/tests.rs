@@ -1,6 +1,11 @@
 //! Unit tests of [`super`] (`shrink`).
 
+use shardboot::types::NodeId;
+
+use super::reductions::{default_options, map_nodes, smaller};
 use super::*;
+use crate::scenario::format::Action;
+use crate::world::node_name::NodeName;
 
 #[test]
 fn smaller_counts_are_distinct_and_in_range() {
