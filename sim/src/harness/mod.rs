@@ -8,6 +8,7 @@
 pub mod artifact;
 pub mod builder;
 pub mod determinism;
+mod operator;
 pub mod run;
 pub mod sim;
 pub mod summary;
