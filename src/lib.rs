@@ -1,10 +1,10 @@
 //! `shardboot`: the shard bootstrap of a replicated, sharded columnar store
-//! (after Uber AresDB's data node), written against the seams in [`env`] so
+//! (after Uber AresDB's data node), written against the seams in [`env`](mod@env) so
 //! that it runs unchanged on the deterministic simulator `bootsim`.
 //!
 //! Module map (see `docs/MODEL.md` for the behaviour):
 //! - [`types`], [`model`], [`placement`], [`protocol`]: plain data;
-//! - [`env`]: the seams (clock, spawn, RNG, disk, metastore, peers, cluster);
+//! - [`env`](mod@env): the seams (clock, spawn, RNG, disk, metastore, peers, cluster);
 //!   [`buggify`]: the named points where simulation makes bad luck common;
 //!   [`probe`]: the named interesting states a swarm should reach;
 //! - [`quirks`], [`options`]: upstream behaviours as switches, tunables;

@@ -24,7 +24,7 @@ pub enum Quirk {
     /// Copy workers share one result cell, so one worker's success can hide
     /// another's exhausted retries [each result kept; any failure fails].
     Q5,
-    /// Session uniqueness checked and inserted in two critical sections [one].
+    /// Session uniqueness checked and inserted in two critical sections \[one\].
     Q6,
     /// A failed or broken session lingers until `acquire_token` sweeps it
     /// [the client ends its session on failure; any stream end removes it;

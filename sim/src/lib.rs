@@ -31,7 +31,7 @@
 //!
 //! [`swarm`] runs many seeds over a mix of scenarios, [`shrink`] minimises a
 //! failing run, [`replay`] re-runs a failure artifact; with the `proptest`
-//! feature, [`strategies`] draws valid scenarios. Code that runs *inside* a
+//! feature, `strategies` draws valid scenarios. Code that runs *inside* a
 //! simulation (tasks spawned with [`Sim::spawn`], [`Sim::block_on`]) uses
 //! [`executor`] for virtual time, sleeping and spawning.
 //!

@@ -35,7 +35,7 @@ pub struct Coverage {
 }
 
 impl Coverage {
-    /// The coverage of these runs (one [`ProbeHits`] per seed).
+    /// The coverage of these runs (one `ProbeHits` per seed).
     pub fn of<'a>(runs: impl IntoIterator<Item = &'a ProbeHits>) -> Coverage {
         let mut seeds = 0;
         let mut reached: BTreeMap<Probe, u64> = BTreeMap::new();

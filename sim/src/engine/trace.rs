@@ -362,12 +362,6 @@ impl Recorder {
         trace.spare.batch = events;
     }
 
-    /// How many events were recorded so far.
-    #[cfg(test)]
-    pub fn total(&self) -> u64 {
-        self.lock().total
-    }
-
     /// The trace so far.
     pub fn trace(&self) -> Trace {
         let mut t = self.lock().clone();

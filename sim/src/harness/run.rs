@@ -36,7 +36,7 @@ pub struct RunOptions {
     /// How the next ready task is picked.
     pub scheduler: Scheduler,
     /// Re-make these recorded decisions instead of asking `scheduler` (see
-    /// [`crate::engine::schedule`]); the run ends with [`Outcome::ReplayFailed`]
+    /// `crate::engine::schedule`); the run ends with [`Outcome::ReplayFailed`]
     /// if they do not fit it.
     pub replay: Option<Schedule>,
     /// Record every scheduling decision into [`Report::schedule`].

@@ -77,7 +77,7 @@ impl Sim {
     }
 
     /// [`Sim::new`], its tasks scheduled by the recorded decisions of
-    /// `schedule` (see [`crate::engine::schedule`]): the same run as the recorded
+    /// `schedule` (see `crate::engine::schedule`): the same run as the recorded
     /// one if scenario and seed are the same.
     pub fn replaying(scenario: &Scenario, seed: u64, schedule: Schedule) -> Sim {
         Sim::build(scenario, seed, Executor::replaying(schedule))
@@ -164,7 +164,7 @@ impl Sim {
 
     /// End every fault now and inject no more random ones (the runner's
     /// liveness phase calls this at the heal time; see
-    /// [`crate::world::faults::Faults::heal_all`] and [`Lifecycle::heal`]).
+    /// `crate::world::faults::Faults::heal_all` and `Lifecycle::heal`).
     pub fn heal_faults(&self) {
         self.executor.enter(|| {
             self.world.faults.heal_all();

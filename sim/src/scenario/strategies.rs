@@ -19,12 +19,19 @@ use crate::scenario::format::Scenario;
 /// The parameters of a generated scenario.
 #[derive(Clone, Debug)]
 pub struct ScenarioParams {
+    /// Hosts in the initial placement.
     pub nodes: u32,
+    /// Spare hosts for add and replace steps.
     pub spare_nodes: u32,
+    /// Replicas per shard.
     pub replicas: usize,
+    /// Shards per table.
     pub shards: u32,
+    /// Columns of the fact table (`None`: no fact table).
     pub fact_columns: Option<u32>,
+    /// Columns of the dimension table (`None`: no dimension table).
     pub dimension_columns: Option<u32>,
+    /// Fact rows per second.
     pub rows_per_second: u32,
     /// Operator steps: (minute, action).
     pub steps: Vec<(u32, StepParam)>,
@@ -36,10 +43,15 @@ pub struct ScenarioParams {
 /// An operator step, by node index (resolved against the cluster).
 #[derive(Clone, Debug)]
 pub enum StepParam {
+    /// The next spare joins.
     AddSpare,
+    /// The placed host of this index leaves.
     RemoveNode(u32),
+    /// The placed host of this index is replaced by the next spare.
     ReplaceWithSpare(u32),
+    /// One more replica per shard.
     RaiseReplicas,
+    /// The host of this index is asked for a bootstrap retry.
     Retry(u32),
 }
 

@@ -55,6 +55,7 @@ pub struct NetConfig {
     /// One-way latency, drawn uniformly from `latency_min..=latency_max`.
     #[serde(with = "crate::engine::duration")]
     pub latency_min: Duration,
+    /// Longest one-way latency.
     #[serde(with = "crate::engine::duration")]
     pub latency_max: Duration,
     /// Transfer rate of raw-data streams, bytes per second.

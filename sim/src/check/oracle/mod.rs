@@ -55,6 +55,7 @@ pub enum ViolationKind {
 }
 
 impl ViolationKind {
+    /// Every invariant, in the order reports list them.
     pub const ALL: [ViolationKind; 10] = [
         ViolationKind::DataLoss,
         ViolationKind::PhantomData,

@@ -191,6 +191,7 @@ pub fn sleep(d: Duration) -> Sleep {
     }
 }
 
+/// Wait until virtual time reaches `deadline`.
 pub fn sleep_until(deadline: VirtualTime) -> Sleep {
     Sleep {
         wait: SleepState::Until(deadline),
@@ -238,6 +239,7 @@ pub struct Interval {
     next: VirtualTime,
 }
 
+/// A ticker every `period` of virtual time (see [`Interval`]).
 pub fn interval(period: Duration) -> Interval {
     Interval {
         period,
@@ -246,6 +248,7 @@ pub fn interval(period: Duration) -> Interval {
 }
 
 impl Interval {
+    /// Wait for the next tick; its virtual time.
     pub async fn tick(&mut self) -> VirtualTime {
         sleep_until(self.next).await;
         let t = now();

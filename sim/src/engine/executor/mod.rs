@@ -2,7 +2,7 @@
 //!
 //! At every step one *ready* task is polled; which one is chosen by the
 //! scheduler (seeded random pick, PCT, FIFO for debugging, or the replay of
-//! a recorded schedule: see [`crate::engine::scheduler`] and [`crate::engine::schedule`]).
+//! a recorded schedule: see `crate::engine::scheduler` and `crate::engine::schedule`).
 //! Virtual time jumps
 //! to the next timer only when nothing is ready. A run ends with a
 //! [`RunEnd`] reason: all tasks done, a time or step bound, a stall (tasks
@@ -77,9 +77,17 @@ pub enum RunEnd {
     StepLimit,
     /// Tasks are pending but none is ready and no timer is set: they can
     /// never make progress. Lists them as `name@node`, sorted.
-    Stalled { tasks: Vec<String> },
+    Stalled {
+        /// The stuck tasks, `name@node`, sorted.
+        tasks: Vec<String>,
+    },
     /// A task panicked; the simulation cannot go on.
-    Panicked { task: String, message: String },
+    Panicked {
+        /// The task, `name@node`.
+        task: String,
+        /// Its panic message.
+        message: String,
+    },
     /// The caller's stop condition held (see [`Executor::run_until`]).
     Stopped,
     /// A replayed schedule does not fit this run.
@@ -103,8 +111,11 @@ impl std::fmt::Display for RunEnd {
 /// Counters of one executor, for benchmarks and reports.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
+    /// Tasks polled (scheduling steps).
     pub polls: u64,
+    /// Timers that fired.
     pub timers_fired: u64,
+    /// Tasks spawned.
     pub spawned: u64,
 }
 
@@ -120,7 +131,7 @@ impl Executor {
     }
 
     /// An executor that makes the decisions of a recorded `schedule` (see
-    /// [`crate::engine::schedule`]); a run stops with [`RunEnd::ReplayFailed`] when
+    /// `crate::engine::schedule`); a run stops with [`RunEnd::ReplayFailed`] when
     /// the schedule does not fit.
     pub fn replaying(schedule: Schedule) -> Executor {
         Executor::with_picker(Picker::replaying(schedule))
@@ -155,10 +166,12 @@ impl Executor {
         spawn_in(&self.shared, name, node, fut)
     }
 
+    /// The current virtual time.
     pub fn now(&self) -> VirtualTime {
         self.shared.now.get()
     }
 
+    /// Counters so far.
     pub fn stats(&self) -> Stats {
         self.shared.stats.get()
     }

@@ -19,23 +19,36 @@ use super::{POLLS_PER_VIRTUAL_SECOND, Scenario};
 /// Why a scenario file cannot be used.
 #[derive(Debug, Error)]
 pub enum ScenarioError {
+    /// The file could not be read.
     #[error("{file}: cannot read: {source}")]
     Read {
+        /// The file.
         file: PathBuf,
+        /// Why.
         source: std::io::Error,
     },
+    /// The text is not TOML, or not the format (unknown field, wrong type).
     #[error("{file}:{line}:{column}: {message}")]
     Parse {
+        /// The file.
         file: PathBuf,
+        /// 1-based line of the problem.
         line: usize,
+        /// 1-based column of the problem.
         column: usize,
+        /// What is wrong.
         message: String,
     },
+    /// A value that parses but cannot be used (e.g. more replicas than hosts).
     #[error("{file}:{line}: field `{field}`: {message}")]
     Invalid {
+        /// The file.
         file: PathBuf,
+        /// 1-based line of the field.
         line: usize,
+        /// The field, as written in the file (`cluster.replicas`).
         field: String,
+        /// What is wrong and what is allowed.
         message: String,
     },
 }

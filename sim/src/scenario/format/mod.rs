@@ -31,7 +31,9 @@ pub use step::{Action, Step};
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
+    /// Short name, shown in reports and artifacts.
     pub name: String,
+    /// What the scenario is about, for readers.
     #[serde(default)]
     pub description: String,
     /// What a run of this scenario must give (default: pass).
@@ -44,25 +46,31 @@ pub struct Scenario {
     #[serde(default)]
     pub quirks: Vec<Spanned<String>>,
     /// BUGGIFY: `true`, or `{ enabled, activate, fire }`; default off (see
-    /// [`crate::world::buggify`]).
+    /// `crate::world::buggify`).
     #[serde(
         default,
         deserialize_with = "crate::world::buggify::deserialize_config",
         skip_serializing_if = "BuggifyConfig::is_default"
     )]
     pub buggify: BuggifyConfig,
+    /// `[cluster]`: hosts, replicas, shards, start.
     pub cluster: ClusterSpec,
+    /// `[[table]]`: the tables.
     #[serde(default, rename = "table")]
     pub tables: Vec<TableSpec>,
+    /// `[workload]`: what the upstream log receives.
     #[serde(default)]
     pub workload: Workload,
+    /// `[network]`: latency and bandwidth.
     #[serde(default)]
     pub network: NetConfig,
     /// Random faults the seed draws from (`[faults]`); default none.
     #[serde(default, skip_serializing_if = "FaultConfig::is_off")]
     pub faults: FaultConfig,
+    /// `[options]`: bootstrap options changed from the defaults.
     #[serde(default)]
     pub options: OptionsSpec,
+    /// `[[step]]`: the timeline (with their place in the file, for errors).
     #[serde(default, rename = "step")]
     pub steps: Vec<Spanned<Step>>,
     /// Whether `bootsim swarm` runs this scenario when no `--scenario` is
@@ -87,7 +95,7 @@ pub struct Scenario {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub liveness: Option<LivenessSpec>,
     /// The scheduler runs of this scenario use (`"random"`, `"fifo"`,
-    /// `"pct:3"`, see [`crate::engine::scheduler`]) unless the command line names
+    /// `"pct:3"`, see `crate::engine::scheduler`) unless the command line names
     /// one; absent: random (the swarm draws one per seed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheduler: Option<Scheduler>,
@@ -155,7 +163,9 @@ pub struct ClusterSpec {
     /// steps): `n(N+1)..`.
     #[serde(default)]
     pub spare_nodes: u32,
+    /// Replicas per shard.
     pub replicas: usize,
+    /// Shards per table.
     pub shards: u32,
     /// `available`: an established cluster (every replica `Available`, no
     /// data yet); `new`: a brand-new placement (every replica
@@ -201,7 +211,9 @@ pub enum InitialState {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TableSpec {
+    /// Table name.
     pub name: String,
+    /// Fact or dimension.
     pub kind: KindSpec,
     /// Fact tables: days kept (0 = all).
     #[serde(default)]
@@ -218,14 +230,18 @@ fn default_columns() -> u32 {
     3
 }
 
+/// The kind of a table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum KindSpec {
+    /// Rows by event day, kept `retention_days`.
     Fact,
+    /// Upserted by key, kept whole.
     Dimension,
 }
 
 impl TableSpec {
+    /// The table's schema as the port sees it.
     pub fn schema(&self) -> TableSchema {
         TableSchema {
             name: self.name.as_str().into(),

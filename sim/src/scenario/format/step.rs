@@ -14,6 +14,7 @@ use crate::world::node_name::NodeName;
 pub struct Step {
     /// When, from the start of the run.
     pub at: Duration,
+    /// What happens then.
     pub action: Action,
 }
 
@@ -65,40 +66,72 @@ impl<'de> Deserialize<'de> for Step {
 #[serde(tag = "do", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Action {
     /// Add a host (a spare) to the placement.
-    AddNode { node: NodeName },
+    AddNode {
+        /// The spare host that joins.
+        node: NodeName,
+    },
     /// Take a host out of the placement.
-    RemoveNode { node: NodeName },
+    RemoveNode {
+        /// The host that leaves.
+        node: NodeName,
+    },
     /// Move every replica of `old` to the spare `new`.
-    ReplaceNode { old: NodeName, new: NodeName },
+    ReplaceNode {
+        /// The host whose replicas move.
+        old: NodeName,
+        /// The spare that takes them.
+        new: NodeName,
+    },
     /// Raise the replication factor.
-    RaiseReplicas { replicas: usize },
+    RaiseReplicas {
+        /// The new replication factor.
+        replicas: usize,
+    },
     /// Ask a node for a manual bootstrap retry.
-    Retry { node: NodeName },
+    Retry {
+        /// The node asked to retry.
+        node: NodeName,
+    },
     /// Start a second bootstrap of a table shard on `node` as soon as one is
     /// running there, and check that it is refused and changes nothing.
     BootstrapAgain {
+        /// The node running the first bootstrap.
         node: NodeName,
+        /// The table of the table shard.
         table: String,
+        /// The shard of the table shard.
         shard: u32,
     },
-    /// A fault step (`partition`, `clock_jump`, ...: see [`FaultAction`]).
+    /// A fault step (`partition`, `clock_jump`, ...: see `FaultAction`).
     #[serde(skip)]
     Fault(FaultAction),
     /// Crash a host's process; it restarts on its own disk after
-    /// `restart_after` (see [`crate::world::lifecycle`]).
+    /// `restart_after` (see `crate::world::lifecycle`).
     Crash {
+        /// The host that crashes.
         node: NodeName,
+        /// When its process starts again.
         #[serde(with = "duration")]
         restart_after: Duration,
     },
     /// Stall a host's process (a GC pause) `for` this long.
     Pause {
+        /// The host that stalls.
         node: NodeName,
+        /// How long (`for` in the file).
         #[serde(rename = "for", with = "duration")]
         duration: Duration,
     },
     /// Restart a host's process at once on an erased disk.
-    RestartEmpty { node: NodeName },
+    RestartEmpty {
+        /// The host that restarts.
+        node: NodeName,
+    },
     /// Restart a host's process at once on a copy of `from`'s disk.
-    RestartWithDiskOf { node: NodeName, from: NodeName },
+    RestartWithDiskOf {
+        /// The host that restarts.
+        node: NodeName,
+        /// The host whose disk it gets a copy of.
+        from: NodeName,
+    },
 }

@@ -17,6 +17,8 @@ use crate::world::node_name::NodeName;
 
 use super::reductions::step;
 
+/// The random fault kinds that are episodes with a scripted equivalent
+/// (a fault step), and those without one.
 const EPISODES: [&str; 4] = ["net.partition", "net.hold", "net.unhealthy", "clock.jump"];
 
 /// `s` with its random fault *episodes* (partitions, held links, unhealthy

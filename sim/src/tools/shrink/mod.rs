@@ -128,7 +128,8 @@ pub enum ShrinkError {
     OtherFailure { want: String, got: String },
 }
 
-/// A reduction: candidates smaller than `s` (which fails with `v`).
+/// Shrink `input` (whose `[replay]` gives seed and scheduler; else seed 1
+/// and its `scheduler`, else random). The target violation is `input`'s
 /// `expect`, or what its run shows if it expects a pass. `progress` hears of every kept reduction.
 pub fn shrink(
     input: &Scenario,
@@ -286,9 +287,6 @@ pub fn failing_seeds(
     }
     (failing, total)
 }
-
-/// The random fault kinds that are episodes with a scripted equivalent
-/// (a fault step), and those without one.
 
 #[cfg(test)]
 mod tests;

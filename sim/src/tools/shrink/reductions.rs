@@ -13,6 +13,7 @@ use crate::scenario::randomise::fault_ratios;
 use crate::world::faults::FaultConfig;
 use crate::world::node_name::NodeName;
 
+/// A reduction: candidates smaller than `s` (which fails with `v`).
 pub type Reduction = fn(&Scenario, &Violation) -> Vec<Scenario>;
 
 /// The reductions, biggest wins first (a shorter run makes every later
@@ -32,9 +33,6 @@ pub const REDUCTIONS: &[(&str, Reduction)] = &[
     ("lower fault rates", lower_fault_rates),
     ("earlier steps", earlier_steps),
 ];
-
-/// Shrink `input` (whose `[replay]` gives seed and scheduler; else seed 1
-/// and its `scheduler`, else random). The target violation is `input`'s
 
 pub(super) fn step(at: Duration, action: Action) -> Spanned<Step> {
     Spanned::new(0..0, Step { at, action })

@@ -90,6 +90,7 @@ impl Partition {
     /// The whole swarm: `1/1`.
     pub const WHOLE: Partition = Partition { k: 1, n: 1 };
 
+    /// Whether this part runs `seed`.
     pub fn contains(&self, seed: u64) -> bool {
         seed % self.n == self.k - 1
     }
@@ -133,7 +134,9 @@ pub enum Budget {
 /// One scenario of the mix, with the file it came from.
 #[derive(Clone, Debug)]
 pub struct Entry {
+    /// The scenario file.
     pub path: PathBuf,
+    /// The scenario it holds.
     pub scenario: Scenario,
 }
 
@@ -161,13 +164,17 @@ pub fn default_mix(dir: &Path) -> Result<Vec<Entry>, ScenarioError> {
 /// What a swarm runs.
 #[derive(Clone, Debug)]
 pub struct SwarmConfig {
+    /// The scenarios seeds pick from.
     pub mix: Vec<Entry>,
+    /// How many seeds, or how much wall time.
     pub budget: Budget,
+    /// The first seed.
     pub first_seed: u64,
     /// Worker threads (at least 1).
     pub jobs: usize,
+    /// Which part of the seed range this process runs.
     pub partition: Partition,
-    /// Redraw each seed's options ([`crate::scenario::randomise`]); off: run the
+    /// Redraw each seed's options (`crate::scenario::randomise`); off: run the
     /// scenarios as written.
     pub randomise: bool,
     /// Where failing seeds write their artifacts (`None`: nowhere).
@@ -269,11 +276,14 @@ pub struct Summary {
 /// A finished swarm: every seed's result, by seed, and the summary.
 #[derive(Clone, Debug, Serialize)]
 pub struct SwarmRun {
+    /// Totals and coverage.
     pub summary: Summary,
+    /// Every seed run, in seed order.
     pub results: Vec<SeedResult>,
 }
 
 impl SwarmRun {
+    /// The seeds that did not give what their scenario expects.
     pub fn failures(&self) -> impl Iterator<Item = &SeedResult> {
         self.results.iter().filter(|r| r.verdict.failed())
     }

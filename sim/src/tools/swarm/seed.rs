@@ -32,6 +32,7 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// Whether this seed fails the swarm.
     pub fn failed(self) -> bool {
         self != Verdict::Ok
     }
@@ -40,24 +41,31 @@ impl Verdict {
 /// The result of one seed.
 #[derive(Clone, Debug, Serialize)]
 pub struct SeedResult {
+    /// The seed.
     pub seed: u64,
     /// Scenario name ("?" if the harness failed before picking one).
     pub scenario: String,
+    /// Its scenario file.
     pub file: PathBuf,
     /// The drawn option set.
     pub options: Vec<Choice>,
+    /// What the scenario expects.
     pub expect: String,
     /// `ok`, `violation: data-loss`, `panic`.
     pub outcome: String,
     /// The whole outcome (where, when, what) when not `ok`.
     pub detail: Option<String>,
+    /// Whether that is what it gave.
     pub verdict: Verdict,
+    /// The trace hash (`None` if the run could not start).
     pub trace_hash: Option<String>,
     /// Virtual time reached, ms.
     pub virtual_ms: u64,
     /// Wall time of the run, µs.
     pub wall_us: u64,
+    /// Trace events recorded.
     pub events: u64,
+    /// Scheduling steps.
     pub polls: u64,
     /// The coverage probes the run reached, with their hits.
     pub probes: ProbeHits,

@@ -21,10 +21,15 @@ pub struct FaultConfig {
     /// How often per-tick episodes are considered. Default 1 s.
     #[serde(with = "duration")]
     pub tick: Duration,
+    /// `[faults.net]`: partitions, holds, loss, slowness, duplicates, cut streams.
     pub net: NetFaults,
+    /// `[faults.disk]`: I/O errors, full disk, torn writes, corruption.
     pub disk: DiskFaultConfig,
+    /// `[faults.clock]`: skew, drift, jumps.
     pub clock: ClockFaults,
+    /// `[faults.placement]`: `mark_available` failures and delays.
     pub placement: PlacementFaults,
+    /// `[faults.node]`: crashes, pauses, disk loss.
     pub node: NodeFaults,
 }
 
