@@ -66,7 +66,7 @@ pub struct SwarmArgs {
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
     /// Switch an upstream quirk on in every scenario of the mix
-    /// (repeatable): `Q1`..`Q14`, see SPEC §6. Failing seeds' artifacts
+    /// (repeatable): `Q1`..`Q14`, see docs/MODEL.md §6. Failing seeds' artifacts
     /// carry the quirk, so they replay and shrink with it on.
     #[arg(long = "quirk", value_name = "Qn")]
     quirks: Vec<Quirk>,

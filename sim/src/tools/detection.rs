@@ -1,5 +1,5 @@
 //! `bootsim bench detection`: how fast the swarm finds each upstream quirk
-//! (SPEC §6), the figure docs/DETECTION.md reports.
+//! (docs/MODEL.md §6), the figure docs/DETECTION.md reports.
 //!
 //! Per quirk: `starts` independent swarms over the mix with that quirk
 //! switched on in every scenario, on disjoint seed ranges (start `i` runs

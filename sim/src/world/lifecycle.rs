@@ -11,7 +11,7 @@
 //!   was not synced (torn when `[faults.disk] torn_write` says so, see
 //!   [`crate::world::faults::Faults::crash_disk`]); the metastore is durable.
 //!   After `restart_after` a fresh [`DataNode`] starts on the same disk:
-//!   nothing in memory survives (SPEC §5).
+//!   nothing in memory survives (docs/MODEL.md §5).
 //! - **pause**: none of the host's tasks is polled for a while; wake-ups
 //!   meanwhile (timers too) are kept and delivered on resume
 //!   ([`executor::pause_node`]). Its server stays registered: requests to

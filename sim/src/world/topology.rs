@@ -1,7 +1,7 @@
 //! The placement service: versions of the cluster view (placement + tables)
 //! that hosts watch, `mark_available`, and the operator's transitions.
 //!
-//! Transitions follow SPEC §1: *add node* moves replicas from the most loaded
+//! Transitions follow docs/MODEL.md §1: *add node* moves replicas from the most loaded
 //! hosts to the new one (the donors' replicas become `Leaving`); *remove
 //! node* turns its replicas `Leaving` and places an `Initializing`
 //! replacement on the least loaded host without that shard; *replace node*

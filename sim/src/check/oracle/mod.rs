@@ -1,4 +1,4 @@
-//! The oracle: what must always hold (SPEC §7), checked while the run goes
+//! The oracle: what must always hold (docs/MODEL.md §7), checked while the run goes
 //! (from the trace, event by event) and at its end (from the hosts' state
 //! against the upstream log, the ground truth).
 //!

@@ -8,7 +8,7 @@
 //! [`RunEnd`] reason: all tasks done, a time or step bound, a stall (tasks
 //! pending with nothing ready and no timer) or a caught panic.
 //!
-//! Design choices that keep it fast (see PERFORMANCE.md): wakers are
+//! Design choices that keep it fast (measured in BENCHMARKS.md): wakers are
 //! allocation-free `RawWaker`s carrying the task slot and generation; the
 //! ready queue is a `VecDeque` of slot indices with O(1) random
 //! `swap_remove`; timers are a binary heap of small entries. The running
