@@ -1,7 +1,7 @@
-//! The upstream project's own tests (`shared/UPSTREAM_TESTS.md`, items
-//! 1–12), re-expressed through the public API on a simulated cluster: a
-//! small scenario for the world, [`Sim`] for the executor, fixtures written
-//! through the `Disk` and `MetaStore` seams of a host's [`NodeDisk`], and the
+//! The upstream project's own tests (docs/MODEL.md §8, items 1–12),
+//! re-expressed through the public API on a simulated cluster: a small
+//! scenario for the world, [`Sim`] for the executor, fixtures written through
+//! the `Disk` and `MetaStore` seams of a host's [`NodeDisk`], and the
 //! component under test (`TableShard`, `PeerServer`, `PeerSource`,
 //! `BootstrapManager`, `BootstrapDetails`, `MemStore`, `DataNode`) built by
 //! its public constructor. Fixture values are our own; each item keeps the
@@ -336,7 +336,8 @@ async fn stream_all(env: SimEnv, session: SessionRef, vp: VectorPartyRef) -> Vec
     chunks
 }
 
-/// Item 1 fixture on PEER: one batch of today, every column on disk.
+/// docs/MODEL.md §8 item 1 fixture on PEER: one batch of today, every column
+/// on disk.
 struct FactFixture {
     id: TableShardId,
     meta: ShardMeta,
@@ -383,9 +384,10 @@ fn fact_fixture_on_peer(sim: &mut Sim) -> FactFixture {
     }
 }
 
-// ------------------------------------------- table shard bootstrap (1, 2) ---
+// ---------------------------------- table shard bootstrap (§8 items 1, 2) ---
 
-/// Item 1: a fact table shard copied from its `Available` peer.
+/// docs/MODEL.md §8 item 1: a fact table shard copied from its `Available`
+/// peer.
 #[test]
 fn fact_table_copied_from_peer_is_bootstrapped_with_identical_vector_parties() {
     let (mut sim, options) = cluster(&format!("{TWO_HOSTS_WITH_LOG}{TRIPS}"));
@@ -429,9 +431,9 @@ fn copied_fact_meta_writes(quirks: &str) -> (FactFixture, Vec<MetaWrite>) {
     (fx, writes)
 }
 
-/// Item 1, metadata order: upstream (quirk Q4) writes the shard's metadata
-/// before any data, in the order commit, checkpoint, cutoff, backfill,
-/// batch version.
+/// docs/MODEL.md §8 item 1, metadata order: upstream (quirk Q4) writes the
+/// shard's metadata before any data, in the order commit, checkpoint, cutoff,
+/// backfill, batch version.
 #[test]
 fn fact_table_copy_with_q4_writes_local_metadata_in_upstream_order() {
     let (fx, writes) = copied_fact_meta_writes("quirks = [\"Q4\"]");
@@ -451,8 +453,8 @@ fn fact_table_copy_with_q4_writes_local_metadata_in_upstream_order() {
     );
 }
 
-/// Item 1, metadata order with Q4 off (the fix): the data first, then the
-/// batch versions, then the offsets that claim them.
+/// docs/MODEL.md §8 item 1, metadata order with Q4 off (the fix): the data
+/// first, then the batch versions, then the offsets that claim them.
 #[test]
 fn fact_table_copy_without_q4_writes_batch_versions_before_offsets() {
     let (fx, writes) = copied_fact_meta_writes("");
@@ -472,9 +474,10 @@ fn fact_table_copy_without_q4_writes_batch_versions_before_offsets() {
     );
 }
 
-/// Item 2: a dimension table shard copied from its peer: snapshot progress
-/// as given, snapshot files under (redo file, offset, batch, column), and
-/// the snapshot batch in memory byte-identical to the peer's.
+/// docs/MODEL.md §8 item 2: a dimension table shard copied from its peer:
+/// snapshot progress as given, snapshot files under (redo file, offset,
+/// batch, column), and the snapshot batch in memory byte-identical to the
+/// peer's.
 #[test]
 fn dimension_table_copied_from_peer_is_bootstrapped_with_identical_snapshot() {
     let (mut sim, options) = cluster(&format!("{TWO_HOSTS_WITH_LOG}{CITIES}"));
@@ -542,9 +545,9 @@ fn preloaded<E: Env>(ts: &TableShard<E>, batch: i32) -> Option<BTreeMap<ColumnId
     Some(parties.into_iter().map(|(c, b)| (c, b.to_vec())).collect())
 }
 
-// ----------------------------------------------- peer data server (3-7) ---
+// -------------------------------------- peer data server (§8 items 3-7) ---
 
-/// Item 3.
+/// docs/MODEL.md §8 item 3.
 #[test]
 fn start_session_refuses_missing_caller_unknown_table_and_a_second_session_from_the_same_node() {
     let (mut sim, options) = cluster(&format!("{TWO_HOSTS_IDLE}{TRIPS}{CITIES}"));
@@ -611,7 +614,7 @@ fn q6_two_simultaneous_starts_from_one_node_both_open_a_session() {
     }
 }
 
-/// Item 4: keep-alives over the simulated network.
+/// docs/MODEL.md §8 item 4: keep-alives over the simulated network.
 #[test]
 fn keep_alives_are_answered_with_the_session_ttl_and_a_clean_end_removes_the_session() {
     let (mut sim, options) = cluster(&format!("{TWO_HOSTS_IDLE}{TRIPS}"));
@@ -635,9 +638,9 @@ fn keep_alives_are_answered_with_the_session_ttl_and_a_clean_end_removes_the_ses
     assert_eq!(after_processed, 0, "a clean end removes the session");
 }
 
-/// Item 4: the first message binds a stream; an unknown session id or a
-/// missing caller id makes the server end it without an answer, and the
-/// session it named is left alone.
+/// docs/MODEL.md §8 item 4: the first message binds a stream; an unknown
+/// session id or a missing caller id makes the server end it without an
+/// answer, and the session it named is left alone.
 #[test]
 fn keep_alive_stream_with_unknown_session_or_without_caller_is_ended_by_the_server() {
     let (mut sim, options) = cluster(&format!("{TWO_HOSTS_IDLE}{TRIPS}"));
@@ -664,9 +667,9 @@ fn keep_alive_stream_with_unknown_session_or_without_caller_is_ended_by_the_serv
     assert_eq!(server.sessions()[0].id, session.expect("id"));
 }
 
-/// Item 5, fact fixture: batches around a 5-day retention window, one of
-/// them with a column missing on disk (and a stale file of it at an older
-/// version), one in the future.
+/// docs/MODEL.md §8 item 5, fact fixture: batches around a 5-day retention
+/// window, one of them with a column missing on disk (and a stale file of it
+/// at an older version), one in the future.
 struct FactMetaFixture {
     meta: ShardMeta,
     /// The batches inside the window, as the server must list them.
@@ -760,7 +763,7 @@ fn metadata(
     .expect("metadata")
 }
 
-/// Item 5, fact table, with an explicit range.
+/// docs/MODEL.md §8 item 5, fact table, with an explicit range.
 #[test]
 fn fact_metadata_lists_offsets_progress_and_batches_within_retention_with_columns_on_disk() {
     let (mut sim, options) = cluster(&format!("{TWO_HOSTS_IDLE}{TRIPS_5_DAYS}"));
@@ -799,7 +802,8 @@ fn fact_metadata_lists_offsets_progress_and_batches_within_retention_with_column
     assert_eq!(batches, vec![fx.listed[1].clone()]);
 }
 
-/// Item 5: no range asked for means today back to the retention.
+/// docs/MODEL.md §8 item 5: no range asked for means today back to the
+/// retention.
 #[test]
 fn fact_metadata_request_without_range_gets_the_default_window() {
     let (mut sim, options) = cluster(&format!("{TWO_HOSTS_IDLE}{TRIPS_5_DAYS}"));
@@ -819,8 +823,9 @@ fn fact_metadata_request_without_range_gets_the_default_window() {
     assert_eq!(batches, fx.listed);
 }
 
-/// Item 5, dimension table: the snapshot the progress points at, with the
-/// columns of each of its batches; an older snapshot's files are not listed.
+/// docs/MODEL.md §8 item 5, dimension table: the snapshot the progress points
+/// at, with the columns of each of its batches; an older snapshot's files are
+/// not listed.
 #[test]
 fn dimension_metadata_lists_offsets_snapshot_progress_and_snapshot_batches() {
     let (mut sim, options) = cluster(&format!("{TWO_HOSTS_IDLE}{CITIES}"));
@@ -881,7 +886,8 @@ fn dimension_metadata_lists_offsets_snapshot_progress_and_snapshot_batches() {
     );
 }
 
-/// Item 6: both kinds of vector party, streamed over the simulated network.
+/// docs/MODEL.md §8 item 6: both kinds of vector party, streamed over the
+/// simulated network.
 #[test]
 fn raw_data_streams_fact_and_snapshot_vector_parties_in_chunks_of_at_most_32_kib() {
     let (mut sim, options) = cluster(&format!("{TWO_HOSTS_IDLE}{TRIPS}{CITIES}"));
@@ -953,7 +959,8 @@ fn token(sim: &Sim, server: &PeerServer<SimEnv>, shard: &TableShardId) -> bool {
     })
 }
 
-/// Item 7: the tokens background jobs ask for before deleting files.
+/// docs/MODEL.md §8 item 7: the tokens background jobs ask for before
+/// deleting files.
 #[test]
 fn token_is_granted_without_sessions_refused_while_one_is_open_and_granted_after_it_is_removed() {
     let (mut sim, options) = cluster(&format!("{TWO_HOSTS_IDLE}{TRIPS}"));
@@ -979,9 +986,9 @@ fn token_is_granted_without_sessions_refused_while_one_is_open_and_granted_after
     assert!(token(&sim, &server, &id), "session removed: granted again");
 }
 
-// ------------------------------------------------ progress details (8) ---
+// ---------------------------------------- progress details (§8 item 8) ---
 
-/// Item 8.
+/// docs/MODEL.md §8 item 8.
 #[test]
 fn bootstrap_details_track_stage_source_and_every_vector_party_copy() {
     let (mut sim, _) = cluster(&format!("{TWO_HOSTS_IDLE}{TRIPS}"));
@@ -1025,7 +1032,8 @@ fn bootstrap_details_track_stage_source_and_every_vector_party_copy() {
     assert_eq!(d.stage_time(), Some(finished), "the stage time is kept");
 }
 
-/// Item 8: column ids at or past the column count are ignored.
+/// docs/MODEL.md §8 item 8: column ids at or past the column count are
+/// ignored.
 #[test]
 fn bootstrap_details_ignore_column_ids_outside_the_column_count() {
     let mut d = BootstrapDetails::new();
@@ -1043,7 +1051,7 @@ fn bootstrap_details_ignore_column_ids_outside_the_column_count() {
     assert!(!d.copy_complete());
 }
 
-// --------------------------------- manager, peer source, data node (9-12) ---
+// ------------------------ manager, peer source, data node (§8 items 9-12) ---
 
 /// A node-wide bootstrap pass that takes one second, counts itself, and
 /// fails with "pass N failed" when `fail` is set.
@@ -1082,7 +1090,7 @@ fn overlapping_requests(
         .collect()
 }
 
-/// Item 9.
+/// docs/MODEL.md §8 item 9.
 #[test]
 fn ten_overlapping_bootstrap_requests_run_exactly_two_passes() {
     let (mut sim, _) = cluster(&format!("{TWO_HOSTS_IDLE}{TRIPS}"));
@@ -1112,8 +1120,9 @@ fn ten_overlapping_bootstrap_requests_run_exactly_two_passes() {
     );
 }
 
-/// Item 9: errors go to the caller that ran the passes (a queued caller
-/// only learns it was queued); the manager still reports bootstrapped.
+/// docs/MODEL.md §8 item 9: errors go to the caller that ran the passes (a
+/// queued caller only learns it was queued); the manager still reports
+/// bootstrapped.
 #[test]
 fn failed_pass_errors_go_to_the_caller_that_ran_the_bootstrap() {
     let (mut sim, _) = cluster(&format!("{TWO_HOSTS_IDLE}{TRIPS}"));
@@ -1140,9 +1149,9 @@ const A: NodeId = NodeId(1);
 const B: NodeId = NodeId(2);
 const C: NodeId = NodeId(9);
 
-/// Item 10: borrow a connection over `hosts` from n3, where A serves but is
-/// not ready (unhealthy), B serves, and C is not a host of the placement.
-/// What the borrow gave, and the hosts the callback ran on.
+/// docs/MODEL.md §8 item 10: borrow a connection over `hosts` from n3, where
+/// A serves but is not ready (unhealthy), B serves, and C is not a host of
+/// the placement. What the borrow gave, and the hosts the callback ran on.
 fn borrow_over(hosts: &'static [NodeId]) -> (Result<bool, NoPeerAvailable>, Vec<NodeId>) {
     let (mut sim, options) = cluster(&format!(
         "[cluster]\nnodes = 3\nreplicas = 3\nshards = 1\n{TRIPS}"
@@ -1166,7 +1175,7 @@ fn borrow_over(hosts: &'static [NodeId]) -> (Result<bool, NoPeerAvailable>, Vec<
     (result, calls)
 }
 
-/// Item 10.
+/// docs/MODEL.md §8 item 10.
 #[test]
 fn borrow_connection_skips_unhealthy_and_unknown_hosts_and_runs_once_on_the_healthy_one() {
     let (result, calls) = borrow_over(&[A, B, C]);
@@ -1174,7 +1183,7 @@ fn borrow_connection_skips_unhealthy_and_unknown_hosts_and_runs_once_on_the_heal
     assert_eq!(calls, vec![B]);
 }
 
-/// Item 10.
+/// docs/MODEL.md §8 item 10.
 #[test]
 fn borrow_connection_without_a_healthy_host_fails_with_every_reason_and_never_runs() {
     let (result, calls) = borrow_over(&[A, C]);
@@ -1188,7 +1197,7 @@ fn borrow_connection_without_a_healthy_host_fails_with_every_reason_and_never_ru
     assert_eq!(calls, vec![]);
 }
 
-/// Item 11.
+/// docs/MODEL.md §8 item 11.
 #[test]
 fn only_the_shard_whose_every_fact_table_is_bootstrapped_is_ready() {
     let (mut sim, options) = cluster(
@@ -1218,9 +1227,9 @@ fn only_the_shard_whose_every_fact_table_is_bootstrapped_is_ready() {
     assert_eq!(ready, vec![false, true, false]);
 }
 
-/// Item 12: on a data node that is copying its shard (n2 replaces n1 over
-/// a slow network), a retry request only marks the running bootstrap
-/// pending; exactly one more pass follows, after the running one.
+/// docs/MODEL.md §8 item 12: on a data node that is copying its shard (n2
+/// replaces n1 over a slow network), a retry request only marks the running
+/// bootstrap pending; exactly one more pass follows, after the running one.
 #[test]
 fn retry_request_during_a_bootstrap_only_queues_one_more_pass() {
     let (mut sim, _) = cluster(&format!(

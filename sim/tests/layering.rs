@@ -344,20 +344,30 @@ fn read_crate(root: &Path, shown_prefix: &str, skip: &[&str]) -> Vec<SourceFile>
             if !name.ends_with(".rs") || name == "tests.rs" || rel_s.contains("/tests/") {
                 continue;
             }
-            let mut module: ModPath = rel_s
-                .trim_end_matches(".rs")
-                .split('/')
-                .map(str::to_string)
-                .collect();
-            if module.last().is_some_and(|l| l == "mod" || l == "lib") {
-                module.pop();
-            }
             let src = fs::read_to_string(&path).expect("readable file");
-            files.push(scan(module, format!("{shown_prefix}{rel_s}"), &src));
+            files.push(scan(
+                module_of(&rel_s),
+                format!("{shown_prefix}{rel_s}"),
+                &src,
+            ));
         }
     }
     files.sort_by(|a, b| a.module.cmp(&b.module));
     files
+}
+
+/// The module a file is, from its path under the crate's `src/`:
+/// `world/net.rs` and `world/net/mod.rs` are `world::net`, `lib.rs` the root.
+fn module_of(rel: &str) -> ModPath {
+    let mut module: ModPath = rel
+        .trim_end_matches(".rs")
+        .split('/')
+        .map(str::to_string)
+        .collect();
+    if module.last().is_some_and(|l| l == "mod" || l == "lib") {
+        module.pop();
+    }
+    module
 }
 
 /// Where `segments` (a path used in `from`) leads: the deepest module
@@ -613,17 +623,7 @@ fn imports_follow_the_layers_and_close_no_circle() {
 fn fake(files: &[(&str, &str)]) -> Vec<SourceFile> {
     files
         .iter()
-        .map(|(path, src)| {
-            let mut module: ModPath = path
-                .trim_end_matches(".rs")
-                .split('/')
-                .map(str::to_string)
-                .collect();
-            if module.last().is_some_and(|l| l == "mod" || l == "lib") {
-                module.pop();
-            }
-            scan(module, path.to_string(), src)
-        })
+        .map(|(path, src)| scan(module_of(path), path.to_string(), src))
         .collect()
 }
 

@@ -1,5 +1,5 @@
-//! Tests of the node-wide bootstrap and of shard readiness (UPSTREAM_TESTS
-//! item 11, quirk Q13 both ways).
+//! Tests of the node-wide bootstrap and of shard readiness (docs/MODEL.md
+//! §8 item 11, quirk Q13 both ways).
 
 use std::rc::Rc;
 

@@ -1,4 +1,4 @@
-//! Unit tests of the peer-data server (UPSTREAM_TESTS items 3–7, every
+//! Unit tests of the peer-data server (docs/MODEL.md §8 items 3–7, every
 //! validation error and every quirk switch), on the fake world. Each quirk
 //! is tested both ways, so removing either branch fails a test.
 
@@ -141,7 +141,7 @@ fn open_shards(server: &PeerServer<FakeEnv>) -> Vec<(TableShardId, NodeId)> {
         .collect()
 }
 
-// ------------------------------------------------------- item 3: start ---
+// ---------------------------------------------------- §8 item 3: start ---
 
 #[test]
 fn start_session_checks_caller_and_table_and_refuses_a_second_session_from_the_same_node() {
@@ -216,7 +216,7 @@ fn server_that_is_not_ready_reports_unhealthy_and_refuses_sessions() {
     assert!(server.health());
 }
 
-// --------------------------------------------------- item 4: keep-alive ---
+// ------------------------------------------------ §8 item 4: keep-alive ---
 
 #[test]
 fn keep_alives_are_answered_with_the_ttl_and_a_clean_close_removes_the_session() {
@@ -324,7 +324,7 @@ fn keep_alives_keep_a_session_from_expiring() {
     assert_eq!(server.sessions().len(), 1);
 }
 
-// ----------------------------------------------------- item 5: metadata ---
+// -------------------------------------------------- §8 item 5: metadata ---
 
 fn vp(shard: &TableShardId, batch: i32, version: u32, seq: u32, column: u32) -> FileKey {
     FileKey::VectorParty {
@@ -531,7 +531,7 @@ fn dimension_metadata_reports_the_snapshot_and_its_batches() {
     );
 }
 
-// ----------------------------------------------------- item 6: raw data ---
+// -------------------------------------------------- §8 item 6: raw data ---
 
 fn drain(
     w: &mut FakeWorld,
@@ -644,7 +644,7 @@ fn raw_data_of_a_missing_file_fails_file_not_found() {
     assert_eq!(r, Err(PeerError::FileNotFound));
 }
 
-// ------------------------------------------------------- item 7: tokens ---
+// ---------------------------------------------------- §8 item 7: tokens ---
 
 #[test]
 fn token_is_granted_only_while_no_session_is_open_for_the_table_shard() {
