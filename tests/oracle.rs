@@ -232,6 +232,19 @@ fn losing_every_replica_of_a_shard_is_reported_as_no_replica_holds_data() {
 }
 
 #[test]
+fn a_session_its_client_forgot_to_end_is_reported_as_leaked() {
+    // A ttl longer than the rest of the run: the source cannot sweep it.
+    let long_ttl = "\n[options]\nsession_ttl = \"1h\"\n";
+    let defect = Some(Defect::LoseFirstSessionEnd);
+    for seed in 1..=2 {
+        let o = violation_with_extra("replace-node.toml", &[], long_ttl, defect, seed);
+        assert_reports(&o, ViolationKind::LeakedSession);
+        let o = violation_with_extra("replace-node.toml", &[], long_ttl, None, seed);
+        assert_eq!(o, Outcome::Pass, "seed {seed}: {o}");
+    }
+}
+
+#[test]
 fn every_named_violation_has_a_test_that_produces_it() {
     // The tests above, by the violation they produce: a new invariant
     // without a producing test fails here.
@@ -245,6 +258,7 @@ fn every_named_violation_has_a_test_that_produces_it() {
         "premature-available",
         "no-replica-holds-data",
         "file-deleted-under-session",
+        "leaked-session",
         "liveness",
     ];
     let names: Vec<&str> = ViolationKind::ALL.iter().map(|k| k.name()).collect();

@@ -12,6 +12,7 @@ use bootsim::Demo;
 use bootsim::Keep;
 use bootsim::Scenario;
 use bootsim::Schedule;
+use bootsim::ViolationKind;
 use bootsim::determinism;
 use bootsim::executor::{RunEnd, Scheduler};
 use bootsim::{Outcome, RunOptions, run};
@@ -62,6 +63,12 @@ enum Command {
     /// Measure: `bootsim bench swarm` prints seeds/s and virtual/wall time
     /// for the default scenario on 1 and on all cores.
     Bench(commands::BenchArgs),
+    /// List every invariant the oracle checks: its name (as `expect`,
+    /// reports and failure files spell it) and one line on what must hold.
+    ///
+    /// Every invariant holds whatever quirks a scenario switches on: the
+    /// quirks are what the oracle must catch.
+    Invariants,
 }
 
 #[derive(clap::Args, Debug)]
@@ -127,6 +134,17 @@ fn main() -> ExitCode {
         Command::Replay(args) => commands::replay_command(&args),
         Command::Shrink(args) => commands::shrink_command(&args),
         Command::Bench(args) => commands::bench_command(&args),
+        Command::Invariants => {
+            for kind in ViolationKind::ALL {
+                let class = if kind.is_safety() {
+                    "safety"
+                } else {
+                    "liveness"
+                };
+                println!("{:<30} {class:<9} {}", kind.name(), kind.description());
+            }
+            ExitCode::SUCCESS
+        }
     }
 }
 

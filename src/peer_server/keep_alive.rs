@@ -133,6 +133,7 @@ impl<E: Env> PeerServer<E> {
         }
         let (tx, rx) = oneshot::channel();
         session.stop = Some(tx);
+        session.info.bound = true;
         tracing::info!(target: TARGET, session = %id, table = %session.info.shard.table,
             shard = %session.info.shard.shard, "keep_alive_bound");
         Ok((id, session.info.ttl, rx))

@@ -34,6 +34,10 @@ pub struct SessionInfo {
     pub ttl: Duration,
     /// Last keep-alive (or the start), on this host's clock.
     pub last_live: Timestamp,
+    /// Whether a keep-alive stream bound it: only then did its client
+    /// surely learn of it (a lost start reply leaves a session no client
+    /// knows, which only expiry ends).
+    pub bound: bool,
 }
 
 /// A session and, once a keep-alive stream is bound to it, the switch that

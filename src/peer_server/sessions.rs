@@ -95,6 +95,7 @@ impl<E: Env> PeerServer<E> {
             node,
             ttl,
             last_live: now,
+            bound: false,
         };
         state.sessions.insert(id, Session { info, stop: None });
         StartSessionReply { session: id, ttl }

@@ -12,3 +12,4 @@ mod operator;
 pub mod run;
 pub mod sim;
 pub mod summary;
+mod watch;

@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use shardboot::datanode::DataNode;
 use shardboot::env::DiskError;
-use shardboot::quirks::Quirk;
 use shardboot::table_shard::BootstrapState;
 use shardboot::types::{NodeId, ShardId, ShardState, TableName, TableShardId};
 
@@ -131,6 +130,7 @@ pub struct Report {
 
 /// Granularity at which the oracle catches up with the trace.
 use super::operator::{auto_mark_available, bootstrap_again};
+use super::watch::OracleWatch;
 
 const SLICE: Duration = Duration::from_secs(1);
 
@@ -162,6 +162,8 @@ struct Run<'a> {
     /// [`Defect::SecondProcessAtStart`] or [`Defect::SecondProcessLater`].
     second_process: Option<Defect>,
     oracle: Rc<RefCell<Oracle>>,
+    /// What the world tells the oracle at the instants it checks at once.
+    watch: Rc<OracleWatch>,
     scenario: &'a Scenario,
     seen_version: u64,
 }
@@ -183,11 +185,8 @@ impl<'a> Run<'a> {
             .iter()
             .map(|t| (t.name.clone(), t.schema().kind))
             .collect();
-        let oracle = Oracle::new(
-            tables,
-            scenario.quirk_set().on(Quirk::Q13),
-            sim.world().listings.clone(),
-        );
+        let watch = Rc::new(OracleWatch::new(&sim.world().handle(), sim.nodes(), tables));
+        sim.world().watch.install(watch.clone());
         let second_process = [Defect::SecondProcessAtStart, Defect::SecondProcessLater]
             .into_iter()
             .find(|d| sim.world().has_defect(*d));
@@ -202,7 +201,8 @@ impl<'a> Run<'a> {
             held_data: RefCell::default(),
             fact_tables,
             second_process,
-            oracle: Rc::new(RefCell::new(oracle)),
+            oracle: Rc::new(RefCell::new(Oracle::default())),
+            watch,
             scenario,
             seen_version: 0,
         }
@@ -464,6 +464,11 @@ impl<'a> Run<'a> {
             upstream: &world.upstream,
             replicas,
         });
+        if oracle.violation().is_none()
+            && let Some(v) = self.watch.leaked_session(self.sim.lifecycle())
+        {
+            oracle.report(v);
+        }
         match oracle.violation() {
             Some(v) => Outcome::Violation(v.clone()),
             None => Outcome::Pass,

@@ -24,6 +24,11 @@ pub enum Defect {
     /// Right after a source lists a table shard's files to a copy session, a
     /// rogue cleanup on the source deletes the first listed file.
     DeleteFirstListedFile,
+    /// The first copy to end forgets to end its session: its keep-alive
+    /// stream stays open and silent, so the source keeps the session though
+    /// its client is done with it (until the ttl runs out and a request
+    /// sweeps it).
+    LoseFirstSessionEnd,
     /// The first fact vector party a copy asks for fails on its first three
     /// requests (a flaky link during exactly that transfer).
     BreakFirstVectorPartyThrice,

@@ -18,11 +18,12 @@ use std::rc::Rc;
 
 use shardboot::env::{Disk, DiskError, FileBytes, MetaError, MetaStore, OpenMode, WriteFile};
 use shardboot::model::{FileKey, MetaWrite, ShardMeta};
-use shardboot::types::{Offset, TableShardId};
+use shardboot::types::{NodeId, Offset, TableShardId};
 
 use crate::engine::executor::yield_now;
 use crate::engine::rng::SimRng;
 use crate::world::faults::DiskFaults;
+use crate::world::watch::Watch;
 
 /// The least a file's buffer grows by when it must grow (rounded up to it).
 const PAGE: usize = 4096;
@@ -138,6 +139,9 @@ pub struct NodeDisk {
     faults: DiskFaults,
     /// Files whose next sync fails (scripted, [`NodeDisk::fail_next_sync`]).
     failing_syncs: Rc<RefCell<BTreeSet<FileKey>>>,
+    /// The host this disk belongs to and the world's watch, told of every
+    /// deletion by the code under test ([`crate::world::watch`]).
+    watched: Option<(NodeId, Watch)>,
 }
 
 impl NodeDisk {
@@ -146,6 +150,14 @@ impl NodeDisk {
         NodeDisk {
             faults,
             ..NodeDisk::default()
+        }
+    }
+
+    /// The disk of host `node`, announcing deletions to `watch`.
+    pub fn watched(self, node: NodeId, watch: Watch) -> NodeDisk {
+        NodeDisk {
+            watched: Some((node, watch)),
+            ..self
         }
     }
 
@@ -384,15 +396,18 @@ impl Disk for NodeDisk {
 
     async fn delete(&self, key: &FileKey) -> Result<(), DiskError> {
         yield_now().await;
-        let mut files = self.files.borrow_mut();
-        match files.files.remove(key) {
-            Some(_) => {
-                files.deleted_total += 1;
-                tracing::debug!(target: "sim::disk", file = ?key, "file_deleted");
-                Ok(())
+        {
+            let mut files = self.files.borrow_mut();
+            if files.files.remove(key).is_none() {
+                return Err(DiskError::NotFound);
             }
-            None => Err(DiskError::NotFound),
+            files.deleted_total += 1;
         }
+        tracing::debug!(target: "sim::disk", file = ?key, "file_deleted");
+        if let Some((node, watch)) = &self.watched {
+            watch.notify(|w| w.file_deleted(*node, key));
+        }
+        Ok(())
     }
 
     async fn rename(&self, from: &FileKey, to: &FileKey) -> Result<(), DiskError> {

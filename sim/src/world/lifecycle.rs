@@ -314,6 +314,7 @@ impl Lifecycle {
         if self.copies(node) {
             Probe::CopyingHostCrashed.hit();
         }
+        world.watch.notify(|w| w.process_killed(node));
         world.set_server(node, None);
         self.inner.nodes.borrow_mut().remove(&node);
         let tasks = executor::kill_node(node);

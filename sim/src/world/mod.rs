@@ -20,3 +20,4 @@ pub mod node_name;
 pub mod state;
 pub mod topology;
 pub mod upstream;
+pub mod watch;

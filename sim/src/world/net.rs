@@ -19,6 +19,7 @@
 //! as broken). A health check may answer "not serving" while the peer is
 //! unhealthy. Not modelled: loss or reordering *within* a stream (TCP).
 
+use std::any::Any;
 use std::collections::VecDeque;
 use std::future::{Future, poll_fn};
 use std::pin::pin;
@@ -92,6 +93,8 @@ pub trait NetWorld {
     fn breaks_vector_party(&self, req: &RawDataRequest) -> bool;
     /// The disk of `node`.
     fn disk(&self, node: NodeId) -> &NodeDisk;
+    /// Keep `stream` open until the world ends ([`Defect::LoseFirstSessionEnd`]).
+    fn strand(&self, stream: Box<dyn Any>);
 }
 
 /// The running peer servers of a world whose hosts run on `E`.
@@ -436,6 +439,11 @@ impl KeepAliveClient for SimKeepAliveClient {
     }
 
     fn close(mut self) {
+        let world = Rc::clone(&self.to_server.ends.world);
+        if world.defect_fires(Defect::LoseFirstSessionEnd) {
+            world.strand(Box::new(self));
+            return;
+        }
         self.to_server.send(ClientMsg::End, false);
     }
 }

@@ -31,6 +31,7 @@ use crate::world::listings::Listings;
 use crate::world::net::{NetConfig, NetWorld, Servers, SimPeer};
 use crate::world::topology::PlacementService;
 use crate::world::upstream::Upstream;
+use crate::world::watch::Watch;
 
 /// One host of the world.
 pub struct Host {
@@ -59,6 +60,10 @@ pub struct WorldState {
     pub faults: Faults,
     /// BUGGIFY points: off until configured (see [`crate::world::buggify`]).
     pub buggify: Buggify,
+    /// Whom to tell of the moments the oracle checks at once.
+    pub watch: Watch,
+    /// Streams a planted defect keeps open until the world ends.
+    stranded: RefCell<Vec<Box<dyn std::any::Any>>>,
 }
 
 /// Backing state of [`Defect::ProcessGlobalLatency`]: deliberately shared by
@@ -196,6 +201,10 @@ impl NetWorld for WorldState {
         WorldState::defect_fires(self, defect)
     }
 
+    fn strand(&self, stream: Box<dyn std::any::Any>) {
+        self.stranded.borrow_mut().push(stream);
+    }
+
     fn breaks_vector_party(&self, req: &RawDataRequest) -> bool {
         WorldState::breaks_vector_party(self, req)
     }
@@ -237,11 +246,13 @@ impl World {
         faults: &FaultConfig,
     ) -> World {
         let faults = Faults::new(rng, faults, (net.latency_min, net.latency_max), nodes);
+        let watch = Watch::default();
+        placement.set_watch(watch.clone());
         let hosts = nodes
             .iter()
             .map(|n| {
                 let host = Host {
-                    disk: NodeDisk::with_faults(faults.disk()),
+                    disk: NodeDisk::with_faults(faults.disk()).watched(*n, watch.clone()),
                     rng: Rc::new(RefCell::new(rng.fork(&format!("node/{n}")))),
                     server: RefCell::new(None),
                 };
@@ -261,6 +272,8 @@ impl World {
                 broken_vector_party: RefCell::new(None),
                 faults,
                 buggify: Buggify::new(rng),
+                watch,
+                stranded: RefCell::default(),
             }),
         }
     }
@@ -289,6 +302,8 @@ impl World {
 
 impl Drop for World {
     fn drop(&mut self) {
+        self.state.watch.clear();
+        self.state.stranded.borrow_mut().clear();
         for host in self.state.hosts.values() {
             host.server.borrow_mut().take();
         }
@@ -420,6 +435,7 @@ impl Cluster for SimCluster {
             Some(e) => Err(e),
             None => self.world.placement.mark_available(node, &shards),
         };
+
         sleep(self.world.latency()).await;
         result
     }

@@ -21,6 +21,8 @@ use shardboot::placement::{ClusterView, Placement};
 use shardboot::types::{NodeId, ShardId, ShardState, TableName};
 use thiserror::Error;
 
+use crate::world::watch::Watch;
+
 /// A transition the operator cannot make.
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
 pub enum TransitionError {
@@ -40,6 +42,8 @@ struct State {
     history: Vec<Rc<ClusterView>>,
     replicas: usize,
     watchers: Vec<Waker>,
+    /// Told of every replica marked `Available` ([`crate::world::watch`]).
+    watch: Watch,
 }
 
 /// The placement service shared by every host. Cloning shares it.
@@ -76,6 +80,7 @@ impl PlacementService {
                 history: vec![first],
                 replicas,
                 watchers: Vec::new(),
+                watch: Watch::default(),
             })),
         }
     }
@@ -88,6 +93,11 @@ impl PlacementService {
     pub fn version(&self, version: u64) -> Option<Rc<ClusterView>> {
         let i = usize::try_from(version).ok()?.checked_sub(1)?;
         self.state.borrow().history.get(i).cloned()
+    }
+
+    /// Tell `watch` of every replica marked `Available` from now on.
+    pub fn set_watch(&self, watch: Watch) {
+        self.state.borrow_mut().watch = watch;
     }
 
     /// Register interest in the next change.
@@ -250,6 +260,8 @@ impl PlacementService {
             }
         }
         self.publish(p, view.tables.clone(), "mark_available");
+        let watch = self.state.borrow().watch.clone();
+        watch.notify(|w| w.marked_available(node, shards));
         Ok(())
     }
 

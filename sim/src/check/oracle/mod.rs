@@ -10,20 +10,18 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use shardboot::placement::Placement;
-use shardboot::types::{NodeId, SessionId, ShardId, ShardState, TableKind, TableShardId};
+use shardboot::types::{NodeId, ShardState, TableShardId};
 
 use crate::engine::time::VirtualTime;
 use crate::engine::trace::TraceEvent;
-use crate::world::listings::Listings;
 
 mod end_state;
 mod events;
+pub mod instant;
 
 use end_state::check_rows;
 pub use end_state::{EndState, ReplicaState};
-use events::{
-    CopyProgress, ShardEvent, Tracked, event_shard, parse_hosts, parse_node, parse_numbers,
-};
+use events::{CopyProgress, ShardEvent, Tracked, event_shard, parse_hosts, parse_node};
 
 /// The named invariants.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -44,19 +42,21 @@ pub enum ViolationKind {
     /// copy was written and synced.
     PeerCopyFlagClearedEarly,
     /// A replica was marked `Available` while one of its fact table shards
-    /// (or, Q13 off, dimension tables) was not `Bootstrapped`.
+    /// or dimension tables was not `Bootstrapped` (or still owed its copy).
     PrematureAvailable,
     /// A shard with data had no `Available`/`Leaving` replica holding it.
     NoReplicaHoldsData,
     /// A file was deleted while a copy session that listed it was open.
     FileDeletedUnderSession,
+    /// A source kept a live session open that no bootstrap used.
+    LeakedSession,
     /// Liveness: the cluster did not converge by the end of the run.
     Liveness,
 }
 
 impl ViolationKind {
     /// Every invariant, in the order reports list them.
-    pub const ALL: [ViolationKind; 10] = [
+    pub const ALL: [ViolationKind; 11] = [
         ViolationKind::DataLoss,
         ViolationKind::PhantomData,
         ViolationKind::BootstrapState,
@@ -66,6 +66,7 @@ impl ViolationKind {
         ViolationKind::PrematureAvailable,
         ViolationKind::NoReplicaHoldsData,
         ViolationKind::FileDeletedUnderSession,
+        ViolationKind::LeakedSession,
         ViolationKind::Liveness,
     ];
 
@@ -81,7 +82,46 @@ impl ViolationKind {
             ViolationKind::PrematureAvailable => "premature-available",
             ViolationKind::NoReplicaHoldsData => "no-replica-holds-data",
             ViolationKind::FileDeletedUnderSession => "file-deleted-under-session",
+            ViolationKind::LeakedSession => "leaked-session",
             ViolationKind::Liveness => "liveness",
+        }
+    }
+
+    /// One line on what the invariant checks and from which state
+    /// (`bootsim invariants`).
+    pub fn description(self) -> &'static str {
+        match self {
+            ViolationKind::DataLoss => {
+                "every replica's rows on its disk and in memory include the upstream log's up to its commit offset"
+            }
+            ViolationKind::PhantomData => {
+                "no replica holds a row the upstream log does not have, or another value for it"
+            }
+            ViolationKind::BootstrapState => {
+                "a table shard's bootstrap goes only NotStarted -> Bootstrapping -> Bootstrapped or NotStarted"
+            }
+            ViolationKind::ConcurrentBootstrap => "no table shard runs two bootstraps at once",
+            ViolationKind::BadSource => {
+                "a copy source is never this host, an Initializing replica, or a host outside the bootstrap's placement snapshot"
+            }
+            ViolationKind::PeerCopyFlagClearedEarly => {
+                "needs-peer-copy is cleared only once every vector party of the copy is written and synced"
+            }
+            ViolationKind::PrematureAvailable => {
+                "when a replica is marked Available, the node holds every fact and dimension table shard of it Bootstrapped, no copy owed"
+            }
+            ViolationKind::NoReplicaHoldsData => {
+                "a fact table shard whose rows a serving replica held always has an Available or Leaving replica with rows on disk"
+            }
+            ViolationKind::FileDeletedUnderSession => {
+                "no file is deleted while a session the source's server holds open was told about it"
+            }
+            ViolationKind::LeakedSession => {
+                "at the end, no source still holds a session its client knew of (a keep-alive stream bound it) once that client is not copying the table shard"
+            }
+            ViolationKind::Liveness => {
+                "after the last fault heals every assigned replica becomes Available and every table shard Bootstrapped"
+            }
         }
     }
 
@@ -129,15 +169,6 @@ impl fmt::Display for Violation {
 /// The oracle of one run.
 #[derive(Default)]
 pub struct Oracle {
-    /// Table kinds by name (which table shards a shard's availability
-    /// depends on).
-    tables: BTreeMap<String, TableKind>,
-    /// Quirk Q13 on: availability does not wait for dimension tables.
-    dimensions_exempt: bool,
-    /// What each copy session was told (shared with the network).
-    listings: Listings,
-    /// Open copy sessions per source host: session id → table shard.
-    sessions: BTreeMap<(NodeId, String), TableShardId>,
     states: BTreeMap<(NodeId, TableShardId), Tracked>,
     copies: BTreeMap<(NodeId, TableShardId), CopyProgress>,
     /// The last bootstrap error per table shard (for liveness reports).
@@ -149,21 +180,6 @@ pub struct Oracle {
 }
 
 impl Oracle {
-    /// The oracle of a run over `tables`, reading session listings from
-    /// `listings`; `dimensions_exempt` is quirk Q13.
-    pub fn new(
-        tables: BTreeMap<String, TableKind>,
-        dimensions_exempt: bool,
-        listings: Listings,
-    ) -> Oracle {
-        Oracle {
-            tables,
-            dimensions_exempt,
-            listings,
-            ..Oracle::default()
-        }
-    }
-
     /// The first violation seen, if any.
     pub fn violation(&self) -> Option<&Violation> {
         self.violation.as_ref()
@@ -182,12 +198,10 @@ impl Oracle {
         self.placements.insert(version, placement);
     }
 
-    /// A node crashed or restarted: every table shard starts NotStarted,
-    /// and the sessions its peer server held died with it.
+    /// A node crashed or restarted: every table shard starts NotStarted.
     fn node_restarted(&mut self, node: NodeId) {
         self.states.retain(|(n, _), _| *n != node);
         self.copies.retain(|(n, _), _| *n != node);
-        self.sessions.retain(|(n, _), _| *n != node);
     }
 
     /// The last bootstrap error of a table shard, if it failed.
@@ -202,17 +216,6 @@ impl Oracle {
         match ev.name() {
             // Probes in the world report what they saw at once, as events.
             "invariant_violated" => return self.probe_report(ev),
-            "shards_marked_available" => return self.check_availability(ev),
-            "file_deleted" => return self.check_deletion(ev),
-            // A session ends when its keep-alive stream ends or when the
-            // server sweeps it as expired: from then on every request on it
-            // is refused, so its client can read no file of its listing.
-            "session_removed" | "session_expired" => {
-                if let (Some(n), Some(id)) = (ev.node, ev.field("session")) {
-                    self.sessions.remove(&(n, id.to_string()));
-                }
-                return;
-            }
             "node_restarted" | "node_crashed" => {
                 if let Some(n) = ev.field("node").and_then(parse_node) {
                     self.node_restarted(n);
@@ -275,11 +278,6 @@ impl Oracle {
                 };
                 self.states.insert(key, next);
             }
-            ShardEvent::SessionStarted => {
-                if let Some(id) = ev.field("session") {
-                    self.sessions.insert((node, id.to_string()), shard.clone());
-                }
-            }
             ShardEvent::TableShardRemoved => {
                 self.states.remove(&key);
                 self.copies.remove(&key);
@@ -318,74 +316,6 @@ impl Oracle {
                     ));
                 }
             }
-        }
-    }
-
-    /// `node` had `shards` marked Available: each must have every fact table
-    /// shard (and, Q13 off, every dimension table) Bootstrapped there.
-    fn check_availability(&mut self, ev: &TraceEvent) {
-        let Some(node) = ev.field("node").and_then(parse_node) else {
-            return;
-        };
-        let shards: Vec<ShardId> = ev
-            .field("shards")
-            .map(|s| parse_numbers(s).into_iter().map(ShardId).collect())
-            .unwrap_or_default();
-        for shard in shards {
-            let needed = self.tables.iter().filter_map(|(name, kind)| match kind {
-                TableKind::Fact => Some(TableShardId::new(name.clone(), shard)),
-                TableKind::Dimension if !self.dimensions_exempt => {
-                    Some(TableShardId::new(name.clone(), ShardId::DIMENSION))
-                }
-                TableKind::Dimension => None,
-            });
-            let missing: Vec<String> = needed
-                .filter(|id| self.states.get(&(node, id.clone())) != Some(&Tracked::Bootstrapped))
-                .map(|id| id.to_string())
-                .collect();
-            if !missing.is_empty() {
-                self.report(Violation {
-                    kind: ViolationKind::PrematureAvailable,
-                    node: Some(node),
-                    shard: None,
-                    at: ev.time,
-                    trace_index: Some(ev.index),
-                    detail: format!(
-                        "shard {shard} marked Available while {} not Bootstrapped",
-                        missing.join(", ")
-                    ),
-                });
-                return;
-            }
-        }
-    }
-
-    /// A file was deleted on `ev.node`: no open session there may have been
-    /// told about it.
-    fn check_deletion(&mut self, ev: &TraceEvent) {
-        let (Some(node), Some(file)) = (ev.node, ev.field("file")) else {
-            return;
-        };
-        let holder =
-            self.sessions
-                .iter()
-                .filter(|((n, _), _)| *n == node)
-                .find(|((_, id), shard)| {
-                    parse_numbers(id).first().is_some_and(|n| {
-                        self.listings
-                            .listed(node, SessionId(u64::from(*n)), shard, file)
-                    })
-                });
-        if let Some(((_, id), shard)) = holder {
-            let v = Violation {
-                kind: ViolationKind::FileDeletedUnderSession,
-                node: Some(node),
-                shard: Some(shard.clone()),
-                at: ev.time,
-                trace_index: Some(ev.index),
-                detail: format!("{file} deleted while session {id}, which listed it, was open"),
-            };
-            self.report(v);
         }
     }
 

@@ -1,6 +1,6 @@
 //! Unit tests of [`super`] (`oracle`).
 
-use shardboot::types::Offset;
+use shardboot::types::ShardId;
 
 use super::*;
 
@@ -143,54 +143,6 @@ fn probe_events_become_violations_with_their_trace_index() {
         v.to_string()
             .starts_with("file-deleted-under-session: n2 trips/1 at")
     );
-}
-
-#[test]
-fn a_listed_file_is_held_until_its_session_is_removed_or_swept() {
-    use shardboot::model::BatchMeta;
-    use shardboot::protocol::{BatchMetadata, SessionRef, TableMetadata, TableShardMetadata};
-    use shardboot::types::{BatchId, ColumnId};
-
-    let shard = TableShardId::new("trips", ShardId(1));
-    let metadata = TableShardMetadata {
-        commit_offset: Offset(0),
-        checkpoint_offset: Offset(0),
-        table: TableMetadata::Dimension {
-            snapshot: Default::default(),
-            batches: vec![BatchMetadata {
-                id: BatchId(0),
-                meta: BatchMeta::default(),
-                columns: vec![ColumnId(0)],
-            }],
-        },
-    };
-    let file = format!(
-        "{:?}",
-        crate::world::listings::listed_files(&shard, &metadata)[0]
-    );
-    let session = SessionRef {
-        session: Some(SessionId(1)),
-        node: Some(NodeId(4)),
-        table: shard.table.clone(),
-        shard: shard.shard,
-    };
-    let oracle_after = |end: Option<&str>| {
-        let listings = Listings::default();
-        listings.record(NodeId(2), &session, &metadata);
-        let mut o = Oracle::new(BTreeMap::new(), false, listings);
-        o.observe(&ev(0, 2, "session_started", &[("session", "s1")]));
-        if let Some(end) = end {
-            o.observe(&ev(1, 2, end, &[("session", "s1")]));
-        }
-        o.observe(&ev(2, 2, "file_deleted", &[("file", file.as_str())]));
-        o.violation().map(|v| v.kind)
-    };
-    assert_eq!(
-        oracle_after(None),
-        Some(ViolationKind::FileDeletedUnderSession)
-    );
-    assert_eq!(oracle_after(Some("session_removed")), None);
-    assert_eq!(oracle_after(Some("session_expired")), None);
 }
 
 #[test]

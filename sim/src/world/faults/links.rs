@@ -108,6 +108,10 @@ impl Links {
             .collect()
     }
 
+    pub(crate) fn held(&self, from: NodeId, to: NodeId) -> bool {
+        self.holds.contains_key(&(from, to))
+    }
+
     pub(crate) fn holds(&self) -> usize {
         self.holds.len()
     }

@@ -220,6 +220,12 @@ impl Faults {
         self.draws.active.get()
     }
 
+    /// Whether messages from `from` to `to` are held now (they wait, in
+    /// order, for the release).
+    pub fn link_held(&self, from: NodeId, to: NodeId) -> bool {
+        self.links.borrow().held(from, to)
+    }
+
     /// The disk-fault handle every [`NodeDisk`] of the world holds.
     pub fn disk(&self) -> DiskFaults {
         self.disk.clone()
