@@ -168,6 +168,7 @@ impl Sim {
     pub fn heal_faults(&self) {
         self.executor.enter(|| {
             self.world.faults.heal_all();
+            self.world.buggify.heal();
             self.lifecycle.heal();
         });
     }

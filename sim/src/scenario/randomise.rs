@@ -107,6 +107,26 @@ pub const KNOBS: &[Knob] = &[
         name: "faults",
         draw: faults,
     },
+    Knob {
+        name: "tables",
+        draw: tables,
+    },
+    Knob {
+        name: "retention",
+        draw: retention,
+    },
+    Knob {
+        name: "session_ttl",
+        draw: session_ttl,
+    },
+    Knob {
+        name: "ingest_interval",
+        draw: ingest_interval,
+    },
+    Knob {
+        name: "cluster",
+        draw: cluster,
+    },
 ];
 
 /// Redraw `scenario`'s options from `rng` (a fork of the seed's root made
@@ -231,6 +251,155 @@ fn max_concurrent_streams(s: &mut Scenario, rng: &mut SimRng) -> Option<String> 
     s.options.max_concurrent_streams_per_table_shard =
         v.or(s.options.max_concurrent_streams_per_table_shard);
     Some(v.map_or("default".into(), |v| v.to_string()))
+}
+
+/// Names of the tables the `tables` knob adds, fact and dimension.
+const FACT_TABLES: [&str; 4] = ["trips", "orders", "payments", "rides"];
+const DIMENSION_TABLES: [&str; 3] = ["cities", "drivers", "zones"];
+
+/// More tables: a scenario with fact tables gets 1 to 4 of them (2 or more
+/// three times in four), and every scenario 0 to 3 dimension tables; the
+/// scenario's own tables are kept (steps name them), added ones take its
+/// first table of the kind as their model and draw 1 to 5 columns. Many
+/// table shards per shard are what make "Available while only some tables
+/// are done" possible, and copies of several tables at once contend for
+/// the streams.
+fn tables(s: &mut Scenario, rng: &mut SimRng) -> Option<String> {
+    use crate::scenario::format::{KindSpec, TableSpec};
+    fn count(s: &Scenario, kind: KindSpec) -> usize {
+        s.tables.iter().filter(|t| t.kind == kind).count()
+    }
+    fn grow(s: &mut Scenario, rng: &mut SimRng, kind: KindSpec, names: &[&str], want: usize) {
+        let model = s.tables.iter().find(|t| t.kind == kind).cloned();
+        for name in names {
+            if count(s, kind) >= want {
+                break;
+            }
+            if s.tables.iter().any(|t| t.name == *name) {
+                continue;
+            }
+            let model = model.clone().unwrap_or(TableSpec {
+                name: String::new(),
+                kind,
+                retention_days: 0,
+                preloading_days: 0,
+                columns: 2,
+            });
+            s.tables.push(TableSpec {
+                name: (*name).to_string(),
+                columns: rng.between(1, 5) as u32,
+                ..model
+            });
+        }
+    }
+    let facts = if count(s, KindSpec::Fact) > 0 {
+        pick(rng, &[1usize, 2, 2, 3, 3, 4, 4, 4])
+    } else {
+        0
+    };
+    grow(s, rng, KindSpec::Fact, &FACT_TABLES, facts);
+    let dimensions = pick(rng, &[0usize, 1, 1, 2, 3]);
+    grow(s, rng, KindSpec::Dimension, &DIMENSION_TABLES, dimensions);
+    Some(format!(
+        "{} fact + {} dimension",
+        count(s, KindSpec::Fact),
+        count(s, KindSpec::Dimension)
+    ))
+}
+
+/// Retention windows short enough that their oldest day holds data (late
+/// rows arrive up to three days back), or none, and how many of those
+/// days each fact table preloads: the edges of "which batches does a copy
+/// ask for, which does a purge drop, which does a preload read".
+fn retention(s: &mut Scenario, rng: &mut SimRng) -> Option<String> {
+    use crate::scenario::format::KindSpec;
+    let mut drawn = Vec::new();
+    for t in s.tables.iter_mut().filter(|t| t.kind == KindSpec::Fact) {
+        t.retention_days = pick(rng, &[0u32, 1, 2, 3, 3, 7]);
+        let most = if t.retention_days == 0 {
+            3
+        } else {
+            t.retention_days
+        };
+        t.preloading_days = rng.between(0, u64::from(most)) as u32;
+        drawn.push(format!(
+            "{}:{}d/{}d",
+            t.name, t.retention_days, t.preloading_days
+        ));
+    }
+    (!drawn.is_empty()).then(|| drawn.join(","))
+}
+
+/// The session ttl asked for (keep-alives go every ttl/2, but never more
+/// often than once a second, so 3 s is the shortest a client can keep):
+/// from below one copy's length to the 5-minute default, so that
+/// keep-alives, expiry and sweeps happen during copies. A scenario that
+/// sets it keeps it.
+fn session_ttl(s: &mut Scenario, rng: &mut SimRng) -> Option<String> {
+    if s.options.session_ttl.is_some() {
+        return None;
+    }
+    let secs = pick(
+        rng,
+        &[
+            None,
+            Some(3u64),
+            Some(4),
+            Some(6),
+            Some(10),
+            Some(30),
+            Some(120),
+        ],
+    );
+    s.options.session_ttl = secs.map(Duration::from_secs);
+    Some(secs.map_or("default".into(), |v| format!("{v}s")))
+}
+
+/// How often table shards ingest (the default is 5 s). A scenario that sets
+/// it keeps it.
+fn ingest_interval(s: &mut Scenario, rng: &mut SimRng) -> Option<String> {
+    if s.options.ingest_interval.is_some() {
+        return None;
+    }
+    let secs = pick(rng, &[None, None, Some(1u64), Some(2), Some(10)]);
+    s.options.ingest_interval = secs.map(Duration::from_secs);
+    Some(secs.map_or("default".into(), |v| format!("{v}s")))
+}
+
+/// 3 to 7 hosts in the placement (never fewer than the scenario's: its
+/// steps name them; spares are renumbered after the new hosts) and 1 to 3
+/// replicas (unless a step raises the replica count: it was written for the
+/// scenario's own).
+fn cluster(s: &mut Scenario, rng: &mut SimRng) -> Option<String> {
+    use crate::scenario::format::Action;
+    let old = s.cluster.nodes;
+    let nodes = old.max(pick(rng, &[3u32, 4, 5, 6, 7]));
+    let extra = nodes - old;
+    if extra > 0 {
+        let renumber = |n: shardboot::types::NodeId| {
+            Some(if n.0 > old {
+                shardboot::types::NodeId(n.0 + extra)
+            } else {
+                n
+            })
+        };
+        for step in &mut s.steps {
+            let renamed = step.get_ref().action.map_nodes(&renumber);
+            if let Some(action) = renamed {
+                step.get_mut().action = action;
+            }
+        }
+        s.cluster.nodes = nodes;
+    }
+    let raises = s
+        .steps
+        .iter()
+        .any(|st| matches!(st.get_ref().action, Action::RaiseReplicas { .. }));
+    let replicas = rng.between(1, 3) as usize;
+    if !raises {
+        s.cluster.replicas = replicas.min(nodes as usize);
+    }
+    Some(format!("{} nodes x{}", s.cluster.nodes, s.cluster.replicas))
 }
 
 /// Every random fault kind of a [`FaultConfig`] that is a probability, by

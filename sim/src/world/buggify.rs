@@ -14,8 +14,11 @@
 //! Configured by the scenario's `buggify` key: `buggify = true`, or a table
 //! `[buggify]` with `enabled`, `activate` and `fire`.
 //!
-//! Not modelled: per-point probabilities, and switching BUGGIFY off for the
-//! liveness phase (points keep the code correct, so they need no healing).
+//! The liveness phase switches BUGGIFY off with every other fault
+//! ([`Buggify::heal`]): a point keeps the code correct, but one that fires
+//! half the time on every copy attempt makes a copy of many vector parties
+//! fail nearly always, and "converges once faults stop" must mean they stop.
+//! Not modelled: per-point probabilities.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -115,6 +118,11 @@ impl Buggify {
     /// Set the odds (before the run starts).
     pub fn configure(&self, config: BuggifyConfig) {
         *self.config.borrow_mut() = config;
+    }
+
+    /// No point fires from now on (the liveness phase).
+    pub fn heal(&self) {
+        self.config.borrow_mut().enabled = false;
     }
 
     /// Whether `point`, hit on `node`, fires now.

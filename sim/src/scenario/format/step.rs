@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use shardboot::types::NodeId;
 
 use crate::engine::duration;
 use crate::faults::steps::FaultAction;
@@ -134,4 +135,46 @@ pub enum Action {
         /// The host whose disk it gets a copy of.
         from: NodeName,
     },
+}
+
+impl Action {
+    /// The action with node ids renamed by `f` (`None`: the node is gone, and so
+    /// is the step).
+    pub fn map_nodes(&self, f: &impl Fn(NodeId) -> Option<NodeId>) -> Option<Action> {
+        let m = |n: &NodeName| f(n.0).map(NodeName);
+        Some(match self {
+            Action::AddNode { node } => Action::AddNode { node: m(node)? },
+            Action::RemoveNode { node } => Action::RemoveNode { node: m(node)? },
+            Action::Retry { node } => Action::Retry { node: m(node)? },
+            Action::ReplaceNode { old, new } => Action::ReplaceNode {
+                old: m(old)?,
+                new: m(new)?,
+            },
+            Action::BootstrapAgain { node, table, shard } => Action::BootstrapAgain {
+                node: m(node)?,
+                table: table.clone(),
+                shard: *shard,
+            },
+            Action::RaiseReplicas { replicas } => Action::RaiseReplicas {
+                replicas: *replicas,
+            },
+            Action::Fault(step) => Action::Fault(step.map_nodes(f)?),
+            Action::Crash {
+                node,
+                restart_after,
+            } => Action::Crash {
+                node: m(node)?,
+                restart_after: *restart_after,
+            },
+            Action::Pause { node, duration } => Action::Pause {
+                node: m(node)?,
+                duration: *duration,
+            },
+            Action::RestartEmpty { node } => Action::RestartEmpty { node: m(node)? },
+            Action::RestartWithDiskOf { node, from } => Action::RestartWithDiskOf {
+                node: m(node)?,
+                from: m(from)?,
+            },
+        })
+    }
 }

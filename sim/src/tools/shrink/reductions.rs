@@ -11,7 +11,6 @@ use crate::engine::rng::Ratio;
 use crate::scenario::format::{Action, OptionsSpec, Scenario, Step};
 use crate::scenario::randomise::fault_ratios;
 use crate::world::faults::FaultConfig;
-use crate::world::node_name::NodeName;
 
 /// A reduction: candidates smaller than `s` (which fails with `v`).
 pub type Reduction = fn(&Scenario, &Violation) -> Vec<Scenario>;
@@ -113,46 +112,6 @@ pub(super) fn drop_tables(s: &Scenario, _: &Violation) -> Vec<Scenario> {
         .collect()
 }
 
-/// `action` with node ids renamed by `f` (`None`: the node is gone, and so
-/// is the step).
-pub(super) fn map_nodes(action: &Action, f: &impl Fn(NodeId) -> Option<NodeId>) -> Option<Action> {
-    let m = |n: &NodeName| f(n.0).map(NodeName);
-    Some(match action {
-        Action::AddNode { node } => Action::AddNode { node: m(node)? },
-        Action::RemoveNode { node } => Action::RemoveNode { node: m(node)? },
-        Action::Retry { node } => Action::Retry { node: m(node)? },
-        Action::ReplaceNode { old, new } => Action::ReplaceNode {
-            old: m(old)?,
-            new: m(new)?,
-        },
-        Action::BootstrapAgain { node, table, shard } => Action::BootstrapAgain {
-            node: m(node)?,
-            table: table.clone(),
-            shard: *shard,
-        },
-        Action::RaiseReplicas { replicas } => Action::RaiseReplicas {
-            replicas: *replicas,
-        },
-        Action::Fault(step) => Action::Fault(step.map_nodes(f)?),
-        Action::Crash {
-            node,
-            restart_after,
-        } => Action::Crash {
-            node: m(node)?,
-            restart_after: *restart_after,
-        },
-        Action::Pause { node, duration } => Action::Pause {
-            node: m(node)?,
-            duration: *duration,
-        },
-        Action::RestartEmpty { node } => Action::RestartEmpty { node: m(node)? },
-        Action::RestartWithDiskOf { node, from } => Action::RestartWithDiskOf {
-            node: m(node)?,
-            from: m(from)?,
-        },
-    })
-}
-
 pub(super) fn drop_nodes(s: &Scenario, _: &Violation) -> Vec<Scenario> {
     let c = &s.cluster;
     let total = c.nodes + c.spare_nodes;
@@ -178,7 +137,7 @@ pub(super) fn drop_nodes(s: &Scenario, _: &Violation) -> Vec<Scenario> {
                 .iter()
                 .filter_map(|st| {
                     let st = st.get_ref();
-                    map_nodes(&st.action, &rename).map(|a| step(st.at, a))
+                    st.action.map_nodes(&rename).map(|a| step(st.at, a))
                 })
                 .collect();
             Some(out)

@@ -2,7 +2,7 @@
 
 use shardboot::types::NodeId;
 
-use super::reductions::{default_options, map_nodes, smaller};
+use super::reductions::{default_options, smaller};
 use super::*;
 use crate::scenario::format::Action;
 use crate::world::node_name::NodeName;
@@ -27,7 +27,7 @@ fn dropping_a_node_renumbers_the_later_ones_and_drops_its_steps() {
         new: NodeName(NodeId(4)),
     };
     assert_eq!(
-        map_nodes(&replace, &rename),
+        replace.map_nodes(&rename),
         Some(Action::ReplaceNode {
             old: NodeName(NodeId(1)),
             new: NodeName(NodeId(3)),
@@ -36,7 +36,7 @@ fn dropping_a_node_renumbers_the_later_ones_and_drops_its_steps() {
     let retry = Action::Retry {
         node: NodeName(NodeId(2)),
     };
-    assert_eq!(map_nodes(&retry, &rename), None);
+    assert_eq!(retry.map_nodes(&rename), None);
 }
 
 #[test]
