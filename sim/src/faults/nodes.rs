@@ -14,16 +14,29 @@ use crate::engine::rng::{Ratio, SimRng};
 use crate::world::faults::NodeFaults;
 use crate::world::lifecycle::{Lifecycle, NodeStatus, Source};
 
-/// Random node faults: every `check_every` until healed, each running
-/// host in turn may get one fault. Each kind draws from its own stream
-/// `root.fork("fault/node_<kind>")`, and a kind that is off draws
+/// While a peer copy runs anywhere, hosts are considered this many times
+/// per `check_every` instead of once: a copy lasts seconds and a check
+/// comes once a minute, so without this a node fault almost never meets a
+/// copy in flight, the moment most bootstrap bugs need.
+pub const CHECKS_DURING_COPIES: u32 = 10;
+
+/// Random node faults until healed: every `check_every` each running host
+/// in turn may get one fault, and, while a peer copy runs somewhere,
+/// [`CHECKS_DURING_COPIES`] times as often. Each kind draws from its own
+/// stream `root.fork("fault/node_<kind>")`, and a kind that is off draws
 /// nothing.
 pub async fn drive(lifecycle: Lifecycle, config: NodeFaults, root: SimRng) {
     let mut draws = NodeDraws::new(&root);
+    let tick = config.check_every / CHECKS_DURING_COPIES;
+    let mut ticks: u32 = 0;
     loop {
-        sleep(config.check_every).await;
+        sleep(tick).await;
         if lifecycle.is_healed() {
             return;
+        }
+        ticks = (ticks + 1) % CHECKS_DURING_COPIES;
+        if ticks != 0 && !lifecycle.copy_in_progress() {
+            continue;
         }
         let hosts: Vec<NodeId> = lifecycle.world().hosts.keys().copied().collect();
         for node in hosts {
@@ -78,7 +91,15 @@ fn maybe_fault(lifecycle: &Lifecycle, node: NodeId, c: &NodeFaults, draws: &mut 
                 lifecycle.refuse(kind.name(), node, "no other host");
                 return;
             }
-            let from = others[draws.disk_of.below(others.len() as u64) as usize];
+            // Half the time, a source gets the disk of a host copying from
+            // it: the mix-up that leaves a copy's half-written state on a
+            // replica that believes it is whole.
+            let clients = lifecycle.copy_clients(node);
+            let from = if !clients.is_empty() && draws.disk_of.chance(Ratio::new(1, 2)) {
+                clients[draws.disk_of.below(clients.len() as u64) as usize]
+            } else {
+                others[draws.disk_of.below(others.len() as u64) as usize]
+            };
             lifecycle.restart_with_disk_of(node, from, Source::Random);
         }
     }

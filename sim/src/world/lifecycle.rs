@@ -324,6 +324,30 @@ impl Lifecycle {
         tracing::info!(target: "sim::lifecycle", node = %node, tasks, "node_crashed");
     }
 
+    /// Whether some host's peer server has a copy session open.
+    pub(crate) fn copy_in_progress(&self) -> bool {
+        self.inner
+            .world
+            .hosts
+            .keys()
+            .any(|n| self.serves_a_copy(*n))
+    }
+
+    /// The other hosts with a copy session open on `node`'s peer server.
+    pub(crate) fn copy_clients(&self, node: NodeId) -> Vec<NodeId> {
+        let world = &self.inner.world;
+        let Some(server) = world.server(node) else {
+            return Vec::new();
+        };
+        let clients: std::collections::BTreeSet<NodeId> = server
+            .sessions()
+            .into_iter()
+            .map(|s| s.node)
+            .filter(|n| *n != node && world.hosts.contains_key(n))
+            .collect();
+        clients.into_iter().collect()
+    }
+
     /// Whether `node`'s peer server has a copy session open.
     fn serves_a_copy(&self, node: NodeId) -> bool {
         self.inner

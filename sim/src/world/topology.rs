@@ -170,7 +170,14 @@ impl PlacementService {
             if !p.contains_host(node) {
                 return Err(TransitionError::NotPresent(node));
             }
-            let shards: Vec<ShardId> = p.shards_of(node).into_keys().collect();
+            // A replica already Leaving has its replacement: it stays a
+            // source until that is Available, and needs no second one.
+            let shards: Vec<ShardId> = p
+                .shards_of(node)
+                .into_iter()
+                .filter(|(_, st)| *st != ShardState::Leaving)
+                .map(|(shard, _)| shard)
+                .collect();
             for shard in shards {
                 let target = least_loaded_without(p, shard, &[node])
                     .ok_or(TransitionError::NoRoom { shard })?;
@@ -192,7 +199,11 @@ impl PlacementService {
                 return Err(TransitionError::AlreadyPresent(new));
             }
             for replicas in p.shards.values_mut() {
-                if replicas.contains_key(&old) {
+                // A Leaving replica of `old` already has its replacement.
+                if replicas
+                    .get(&old)
+                    .is_some_and(|st| *st != ShardState::Leaving)
+                {
                     leave(replicas, old);
                     replicas.insert(new, ShardState::Initializing);
                 }
@@ -211,7 +222,14 @@ impl PlacementService {
         self.change("raise_replicas", |p, _| {
             let shards: Vec<ShardId> = p.shards.keys().copied().collect();
             for shard in shards {
-                while p.shards[&shard].len() < replicas {
+                // Leaving replicas are on their way out: they do not count.
+                let serving = |p: &Placement| {
+                    p.shards[&shard]
+                        .values()
+                        .filter(|st| **st != ShardState::Leaving)
+                        .count()
+                };
+                while serving(p) < replicas {
                     let target = least_loaded_without(p, shard, &[])
                         .ok_or(TransitionError::NoRoom { shard })?;
                     p.shards
@@ -425,6 +443,34 @@ mod tests {
         let p = s.view().placement.clone();
         assert!(p.shards.values().all(|r| r.len() == 2));
         assert_eq!(s.raise_replicas(1), Err(TransitionError::NotARaise(1, 2)));
+    }
+
+    #[test]
+    fn a_leaving_replica_gets_no_second_replacement() {
+        let s = service(3, 2, 2);
+        s.replace_node(NodeId(1), NodeId(4)).unwrap();
+        let before = render(&s.view().placement);
+        assert_eq!(before, "0:n1=L,n2=A,n4=I 1:n2=A,n3=A");
+        // n1 holds only a Leaving replica: removing it or replacing it
+        // again adds no other Initializing one.
+        s.remove_node(NodeId(1)).unwrap();
+        assert_eq!(render(&s.view().placement), before);
+        s.replace_node(NodeId(1), NodeId(5)).unwrap();
+        assert_eq!(render(&s.view().placement), before);
+    }
+
+    #[test]
+    fn raise_replicas_does_not_count_leaving_replicas() {
+        let s = service(3, 3, 1);
+        s.replace_node(NodeId(1), NodeId(4)).unwrap();
+        assert_eq!(render(&s.view().placement), "0:n1=L,n4=I 1:n2=A 2:n3=A");
+        s.raise_replicas(2).unwrap();
+        let p = s.view().placement.clone();
+        let serving = p.shards[&ShardId(0)]
+            .values()
+            .filter(|st| **st != ShardState::Leaving)
+            .count();
+        assert_eq!(serving, 2, "{}", render(&p));
     }
 
     #[test]
