@@ -245,6 +245,21 @@ fn a_session_its_client_forgot_to_end_is_reported_as_leaked() {
 }
 
 #[test]
+fn losing_every_copy_of_a_dimension_table_is_reported_as_no_replica_holds_data() {
+    // A dimension table is copied from the replicas of shard 0: losing it
+    // there (and everywhere) leaves nothing to copy it from.
+    for seed in 1..=2 {
+        let o = violation_with(
+            "dimension-only-new-node.toml",
+            &[],
+            Some(Defect::WipeShardZeroEverywhere),
+            seed,
+        );
+        assert_reports(&o, ViolationKind::NoReplicaHoldsData);
+    }
+}
+
+#[test]
 fn every_named_violation_has_a_test_that_produces_it() {
     // The tests above, by the violation they produce: a new invariant
     // without a producing test fails here.

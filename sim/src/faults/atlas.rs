@@ -33,11 +33,12 @@ use std::time::Duration;
 
 use shardboot::placement::ClusterView;
 use shardboot::placement::Placement;
-use shardboot::types::{NodeId, ShardId, ShardState, TableKind, TableShardId};
+use shardboot::types::{NodeId, ShardId, ShardState, TableShardId};
 use thiserror::Error;
 
 use crate::engine::duration;
 use crate::world::faults::Partition;
+use crate::world::topology::served_table_shards;
 
 /// Why the atlas refused a random fault.
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
@@ -172,24 +173,23 @@ pub fn corruption_allowed(
 
 /// A random loss of `node`'s disk (erased, or replaced by another host's
 /// image): refused while `node` is the only `Available` or `Leaving`
-/// replica that holds some fact table shard's data. `holds(n, id)` says
-/// whether host `n`'s disk holds data of `id` (the oracle's own test: a
-/// durable commit offset past zero). Two hosts that lose their disks one
-/// after the other are judged each at its own time, so the second is
-/// refused while the first has not recovered its data.
+/// replica that holds some table shard's data (a fact table's shard, or a
+/// dimension table through shard 0, [`served_table_shards`]). `holds(n,
+/// id)` says whether host `n`'s disk holds data of `id` (the oracle's own
+/// test: a durable commit offset past zero). Two hosts that lose their
+/// disks one after the other are judged each at its own time, so the
+/// second is refused while the first has not recovered its data.
 pub fn disk_loss_allowed(
     view: &ClusterView,
     node: NodeId,
     holds: impl Fn(NodeId, &TableShardId) -> bool,
 ) -> Result<(), Refusal> {
     let serving = |s: &ShardState| matches!(s, ShardState::Available | ShardState::Leaving);
-    let fact_tables = view.tables.values().filter(|t| t.kind == TableKind::Fact);
-    for table in fact_tables {
-        for (shard, replicas) in &view.placement.shards {
-            if !replicas.get(&node).is_some_and(serving) {
-                continue;
-            }
-            let id = TableShardId::new(table.name.clone(), *shard);
+    for (shard, replicas) in &view.placement.shards {
+        if !replicas.get(&node).is_some_and(serving) {
+            continue;
+        }
+        for id in served_table_shards(view, *shard) {
             if !holds(node, &id) {
                 continue;
             }
@@ -220,6 +220,8 @@ pub fn clock_jump_allowed(
 
 #[cfg(test)]
 mod tests {
+    use shardboot::types::TableKind;
+
     use super::*;
 
     const N1: NodeId = NodeId(1);
@@ -364,6 +366,16 @@ mod tests {
         // A copy of the data on an Initializing replica does not count.
         let n2_n4 = |n: NodeId, id: &TableShardId| id == &trips && (n == N2 || n == N4);
         assert!(disk_loss_allowed(&view, N2, n2_n4).is_err());
+        // A dimension table counts through shard 0, which it is copied from.
+        let cities = TableShardId::new("cities", ShardId(0));
+        let n2_cities = |n: NodeId, id: &TableShardId| id == &cities && n == N2;
+        assert_eq!(
+            disk_loss_allowed(&view, N2, n2_cities),
+            Err(Refusal::LastHolder {
+                shard: cities,
+                node: N2
+            })
+        );
     }
 
     #[test]

@@ -22,10 +22,10 @@ use crate::engine::time::VirtualTime;
 use crate::engine::trace::{Keep, Recorder, Trace};
 use crate::faults::steps::FaultAction;
 use crate::harness::sim::Sim;
-use crate::scenario::format::{Action, Expect, KindSpec, Scenario, Step};
+use crate::scenario::format::{Action, Expect, Scenario, Step};
 use crate::world::lifecycle::{Lifecycle, Source};
 use crate::world::state::{Defect, SimEnv, WorldRef};
-use crate::world::topology::PlacementService;
+use crate::world::topology::{PlacementService, served_table_shards};
 
 /// How to run.
 #[derive(Clone, Debug)]
@@ -155,10 +155,10 @@ pub fn run(scenario: &Scenario, opts: RunOptions) -> Report {
 /// One run in progress.
 struct Run<'a> {
     sim: Sim,
-    /// Fact table shards some serving replica has held data of.
+    /// Table shards some serving replica has held data of.
     held_data: RefCell<BTreeSet<TableShardId>>,
-    /// The fact tables' names (checked after every slice, wiped by a defect).
-    fact_tables: Vec<TableName>,
+    /// Every table's name (wiped by a defect).
+    tables: Vec<TableName>,
     /// [`Defect::SecondProcessAtStart`] or [`Defect::SecondProcessLater`].
     second_process: Option<Defect>,
     oracle: Rc<RefCell<Oracle>>,
@@ -190,16 +190,15 @@ impl<'a> Run<'a> {
         let second_process = [Defect::SecondProcessAtStart, Defect::SecondProcessLater]
             .into_iter()
             .find(|d| sim.world().has_defect(*d));
-        let fact_tables = scenario
+        let table_names = scenario
             .tables
             .iter()
-            .filter(|t| t.kind == KindSpec::Fact)
             .map(|t| TableName::from(t.name.as_str()))
             .collect();
         Run {
             sim,
             held_data: RefCell::default(),
-            fact_tables,
+            tables: table_names,
             second_process,
             oracle: Rc::new(RefCell::new(Oracle::default())),
             watch,
@@ -395,7 +394,7 @@ impl<'a> Run<'a> {
     /// [`Defect::WipeShardZeroEverywhere`].
     fn wipe_shard_zero(&self) {
         let world = self.sim.world();
-        for table in &self.fact_tables {
+        for table in &self.tables {
             let id = TableShardId::new(table, ShardId(0));
             for host in world.hosts.values() {
                 host.disk.wipe(&id);
@@ -405,15 +404,16 @@ impl<'a> Run<'a> {
             .enter(|| tracing::info!(target: "sim::defect", "shard_zero_wiped_everywhere"));
     }
 
-    /// Once some `Available`/`Leaving` replica of a fact table shard holds
-    /// data (a durable commit offset past zero), at least one always does.
-    /// Reported as a probe event so it gets a trace index.
+    /// Once some `Available`/`Leaving` replica of a table shard holds data
+    /// (a durable commit offset past zero), at least one always does: for a
+    /// fact table, a replica of its shard; for a dimension table, a replica
+    /// of shard 0, which it is copied from. Reported as a probe event so it
+    /// gets a trace index.
     fn check_replicas_hold_data(&self) {
         let world = self.sim.world();
         let view = world.placement.view();
         for (shard, replicas) in &view.placement.shards {
-            for table in &self.fact_tables {
-                let id = TableShardId::new(table, *shard);
+            for id in served_table_shards(&view, *shard) {
                 let held = replicas.iter().any(|(n, s)| {
                     matches!(s, ShardState::Available | ShardState::Leaving)
                         && world.hosts[n].disk.commit_offset(&id).0 > 0

@@ -44,7 +44,7 @@ pub enum Defect {
     /// first has bootstrapped everything.
     SecondProcessLater,
     /// Five minutes in, every host loses the files and metadata of shard 0
-    /// of every fact table at once: a correlated failure no fault plan may
+    /// of every table (fact tables' shard 0 and every dimension table) at once: a correlated failure no fault plan may
     /// cause, after which no replica holds that data.
     WipeShardZeroEverywhere,
     /// Network latency also depends on a process-wide counter, as a stray

@@ -18,7 +18,7 @@ use std::task::Waker;
 use shardboot::env::ClusterError;
 use shardboot::model::TableSchema;
 use shardboot::placement::{ClusterView, Placement};
-use shardboot::types::{NodeId, ShardId, ShardState, TableName};
+use shardboot::types::{NodeId, ShardId, ShardState, TableKind, TableName, TableShardId};
 use thiserror::Error;
 
 use crate::world::watch::Watch;
@@ -327,6 +327,23 @@ fn least_loaded_without(p: &Placement, shard: ShardId, exclude: &[NodeId]) -> Op
         .into_iter()
         .map(|(_, h)| h)
         .find(|h| !holders.contains(h) && !exclude.contains(h))
+}
+
+/// The table shards whose data the replicas of placement shard `shard`
+/// serve: every fact table's shard `shard`, and on shard 0 every dimension
+/// table too (dimension tables live on every host but are copied from the
+/// replicas of shard 0, docs/MODEL.md §2).
+pub fn served_table_shards(view: &ClusterView, shard: ShardId) -> Vec<TableShardId> {
+    view.tables
+        .values()
+        .filter_map(|t| match t.kind {
+            TableKind::Fact => Some(TableShardId::new(t.name.clone(), shard)),
+            TableKind::Dimension if shard == ShardId::DIMENSION => {
+                Some(TableShardId::new(t.name.clone(), shard))
+            }
+            TableKind::Dimension => None,
+        })
+        .collect()
 }
 
 /// `0:n1=A,n2=I 1:...` — compact, for traces.
