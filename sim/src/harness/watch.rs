@@ -157,7 +157,7 @@ impl Watcher for OracleWatch {
         let mut orphans = self.orphans.borrow_mut();
         // The node's own server goes: its session ids start again at 1.
         orphans.retain(|(source, _)| *source != node);
-        for (&source, _) in world.hosts.iter() {
+        for &source in world.hosts.keys() {
             if let Some(server) = world.server(source) {
                 orphans.extend(
                     server
