@@ -218,7 +218,6 @@ impl PlacementService {
         if replicas < current {
             return Err(TransitionError::NotARaise(replicas, current));
         }
-        self.state.borrow_mut().replicas = replicas;
         self.change("raise_replicas", |p, _| {
             let shards: Vec<ShardId> = p.shards.keys().copied().collect();
             for shard in shards {
@@ -239,7 +238,12 @@ impl PlacementService {
                 }
             }
             Ok(())
-        })
+        })?;
+        // Only a raise that took effect changes the factor: one refused for
+        // lack of hosts must not leave a target no shard can reach (its
+        // Leaving replicas would then never be removed).
+        self.state.borrow_mut().replicas = replicas;
+        Ok(())
     }
 
     /// Add (or replace) a table in the schema.
@@ -488,6 +492,21 @@ mod tests {
             .filter(|st| **st != ShardState::Leaving)
             .count();
         assert_eq!(serving, 2, "{}", render(&p));
+    }
+
+    #[test]
+    fn a_refused_raise_leaves_the_factor_as_it_was() {
+        let s = service(1, 2, 1);
+        assert!(matches!(
+            s.raise_replicas(2),
+            Err(TransitionError::NoRoom { .. })
+        ));
+        // The factor is still 1: the donor of a later join is removed once
+        // the joiner is Available (with 2 it would stay Leaving for ever).
+        s.add_node(NodeId(2)).unwrap();
+        assert_eq!(render(&s.view().placement), "0:n1=L,n2=I 1:n1=A");
+        s.mark_available(NodeId(2), &[ShardId(0)]).unwrap();
+        assert_eq!(render(&s.view().placement), "0:n2=A 1:n1=A");
     }
 
     #[test]
