@@ -497,6 +497,105 @@ fn gcd(a: u64, b: u64) -> u64 {
     if b == 0 { a } else { gcd(b, a % b) }
 }
 
+/// Placement churn: a scenario with spare hosts and no placement step of its
+/// own gets 2 to 5 of them, each drawn among those that keep the cluster
+/// inside its envelope — add a spare, replace a host by a spare, remove a
+/// host (only while more hosts than replicas stay), raise the replica count
+/// by one (up to 3, never above the hosts) — at times drawn over the first
+/// 10% to 60% of the run (before its liveness heal, when it has one). The
+/// orders of joins, leaves and raises are what bring a host to copy from a
+/// peer it dialled before another host left (quirk Q11), or a shard to a
+/// single source; a scenario that sets its own placement steps keeps them.
+fn placement(s: &mut Scenario, rng: &mut SimRng) -> Option<String> {
+    use crate::scenario::format::{Action, Step};
+    use crate::world::node_name::NodeName;
+    use shardboot::types::NodeId;
+    let is_placement = |a: &Action| {
+        matches!(
+            a,
+            Action::AddNode { .. }
+                | Action::RemoveNode { .. }
+                | Action::ReplaceNode { .. }
+                | Action::RaiseReplicas { .. }
+        )
+    };
+    if s.cluster.spare_nodes == 0 || s.steps.iter().any(|st| is_placement(&st.get_ref().action)) {
+        return None;
+    }
+    let nodes = s.cluster.nodes;
+    let mut placed: Vec<u32> = (1..=nodes).collect();
+    let mut spares: Vec<u32> = (nodes + 1..=nodes + s.cluster.spare_nodes).collect();
+    let mut replicas = s.cluster.replicas;
+    let end = s.liveness.as_ref().map_or(s.duration, |l| l.heal_at);
+    let (lo, hi) = (
+        s.duration.as_secs() / 10,
+        (s.duration.as_secs() * 6 / 10).min(end.as_secs()),
+    );
+    let mut times: Vec<u64> = (0..rng.between(2, 5))
+        .map(|_| rng.between(lo, hi))
+        .collect();
+    times.sort_unstable();
+    let name = |n: u32| NodeName(NodeId(n));
+    let mut drawn = Vec::new();
+    for at in times {
+        let mut choices = Vec::new();
+        if !spares.is_empty() {
+            choices.extend(["add", "replace"]);
+        }
+        if placed.len() > replicas.max(1) {
+            choices.push("remove");
+        }
+        if replicas < placed.len().min(3) {
+            choices.push("raise");
+        }
+        if choices.is_empty() {
+            break;
+        }
+        let (action, what) = match pick(rng, &choices) {
+            "add" => {
+                let node = spares.remove(rng.below(spares.len() as u64) as usize);
+                placed.push(node);
+                (Action::AddNode { node: name(node) }, format!("add:n{node}"))
+            }
+            "replace" => {
+                let new = spares.remove(rng.below(spares.len() as u64) as usize);
+                let old = placed.remove(rng.below(placed.len() as u64) as usize);
+                placed.push(new);
+                let action = Action::ReplaceNode {
+                    old: name(old),
+                    new: name(new),
+                };
+                (action, format!("replace:n{old}:n{new}"))
+            }
+            "remove" => {
+                let node = placed.remove(rng.below(placed.len() as u64) as usize);
+                (
+                    Action::RemoveNode { node: name(node) },
+                    format!("remove:n{node}"),
+                )
+            }
+            _ => {
+                replicas += 1;
+                (
+                    Action::RaiseReplicas { replicas },
+                    format!("raise:{replicas}"),
+                )
+            }
+        };
+        let step = Step {
+            at: std::time::Duration::from_secs(at),
+            action,
+        };
+        drawn.push(format!(
+            "{what}@{}",
+            crate::engine::duration::format(step.at)
+        ));
+        s.steps.push(toml::Spanned::new(0..0, step));
+    }
+    s.steps.sort_by_key(|st| st.get_ref().at);
+    Some(drawn.join(","))
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -596,103 +695,4 @@ kind = "dimension"
         assert!(r.choices.iter().all(|c| c.knob != "upserts_per_second"));
         assert!(r.choices.iter().any(|c| c.knob == "rows_per_second"));
     }
-}
-
-/// Placement churn: a scenario with spare hosts and no placement step of its
-/// own gets 2 to 5 of them, each drawn among those that keep the cluster
-/// inside its envelope — add a spare, replace a host by a spare, remove a
-/// host (only while more hosts than replicas stay), raise the replica count
-/// by one (up to 3, never above the hosts) — at times drawn over the first
-/// 10% to 60% of the run (before its liveness heal, when it has one). The
-/// orders of joins, leaves and raises are what bring a host to copy from a
-/// peer it dialled before another host left (quirk Q11), or a shard to a
-/// single source; a scenario that sets its own placement steps keeps them.
-fn placement(s: &mut Scenario, rng: &mut SimRng) -> Option<String> {
-    use crate::scenario::format::{Action, Step};
-    use crate::world::node_name::NodeName;
-    use shardboot::types::NodeId;
-    let is_placement = |a: &Action| {
-        matches!(
-            a,
-            Action::AddNode { .. }
-                | Action::RemoveNode { .. }
-                | Action::ReplaceNode { .. }
-                | Action::RaiseReplicas { .. }
-        )
-    };
-    if s.cluster.spare_nodes == 0 || s.steps.iter().any(|st| is_placement(&st.get_ref().action)) {
-        return None;
-    }
-    let nodes = s.cluster.nodes;
-    let mut placed: Vec<u32> = (1..=nodes).collect();
-    let mut spares: Vec<u32> = (nodes + 1..=nodes + s.cluster.spare_nodes).collect();
-    let mut replicas = s.cluster.replicas;
-    let end = s.liveness.as_ref().map_or(s.duration, |l| l.heal_at);
-    let (lo, hi) = (
-        s.duration.as_secs() / 10,
-        (s.duration.as_secs() * 6 / 10).min(end.as_secs()),
-    );
-    let mut times: Vec<u64> = (0..rng.between(2, 5))
-        .map(|_| rng.between(lo, hi))
-        .collect();
-    times.sort_unstable();
-    let name = |n: u32| NodeName(NodeId(n));
-    let mut drawn = Vec::new();
-    for at in times {
-        let mut choices = Vec::new();
-        if !spares.is_empty() {
-            choices.extend(["add", "replace"]);
-        }
-        if placed.len() > replicas.max(1) {
-            choices.push("remove");
-        }
-        if replicas < placed.len().min(3) {
-            choices.push("raise");
-        }
-        if choices.is_empty() {
-            break;
-        }
-        let (action, what) = match pick(rng, &choices) {
-            "add" => {
-                let node = spares.remove(rng.below(spares.len() as u64) as usize);
-                placed.push(node);
-                (Action::AddNode { node: name(node) }, format!("add:n{node}"))
-            }
-            "replace" => {
-                let new = spares.remove(rng.below(spares.len() as u64) as usize);
-                let old = placed.remove(rng.below(placed.len() as u64) as usize);
-                placed.push(new);
-                let action = Action::ReplaceNode {
-                    old: name(old),
-                    new: name(new),
-                };
-                (action, format!("replace:n{old}:n{new}"))
-            }
-            "remove" => {
-                let node = placed.remove(rng.below(placed.len() as u64) as usize);
-                (
-                    Action::RemoveNode { node: name(node) },
-                    format!("remove:n{node}"),
-                )
-            }
-            _ => {
-                replicas += 1;
-                (
-                    Action::RaiseReplicas { replicas },
-                    format!("raise:{replicas}"),
-                )
-            }
-        };
-        let step = Step {
-            at: std::time::Duration::from_secs(at),
-            action,
-        };
-        drawn.push(format!(
-            "{what}@{}",
-            crate::engine::duration::format(step.at)
-        ));
-        s.steps.push(toml::Spanned::new(0..0, step));
-    }
-    s.steps.sort_by_key(|st| st.get_ref().at);
-    Some(drawn.join(","))
 }
