@@ -695,4 +695,57 @@ kind = "dimension"
         assert!(r.choices.iter().all(|c| c.knob != "upserts_per_second"));
         assert!(r.choices.iter().any(|c| c.knob == "rows_per_second"));
     }
+
+    #[test]
+    fn placement_steps_are_drawn_only_with_spares_and_none_of_the_files_own() {
+        use crate::scenario::format::Action;
+        let placement_steps = |s: &Scenario| {
+            s.steps
+                .iter()
+                .filter(|st| !matches!(st.get_ref().action, Action::Fault(_)))
+                .map(|st| st.get_ref().clone())
+                .collect::<Vec<_>>()
+        };
+        // No spares: nothing to draw.
+        let r = randomise(&scenario(), &mut SimRng::new(3).fork("swarm/options"));
+        assert!(placement_steps(&r.scenario).is_empty());
+        let mut churn = scenario();
+        churn.cluster.spare_nodes = 2;
+        for seed in 0..40 {
+            let r = randomise(&churn, &mut SimRng::new(seed).fork("swarm/options"));
+            let steps = placement_steps(&r.scenario);
+            assert!((2..=5).contains(&steps.len()), "seed {seed}: {steps:?}");
+            let c = &r.scenario.cluster;
+            let (mut hosts, mut replicas) = (c.nodes as usize, c.replicas);
+            let mut last = Duration::ZERO;
+            for st in &steps {
+                assert!(
+                    st.at >= last && st.at <= r.scenario.duration * 6 / 10,
+                    "{st:?}"
+                );
+                last = st.at;
+                match &st.action {
+                    Action::AddNode { .. } => hosts += 1,
+                    Action::RemoveNode { .. } => hosts -= 1,
+                    Action::RaiseReplicas { replicas: n } => replicas = *n,
+                    _ => {}
+                }
+                assert!(
+                    hosts >= replicas.max(1) && replicas <= 3,
+                    "seed {seed}: {steps:?}"
+                );
+            }
+        }
+        // A file with a placement step of its own keeps exactly that one.
+        let mut own = churn.clone();
+        own.steps.push(toml::Spanned::new(
+            0..0,
+            crate::scenario::format::Step {
+                at: Duration::from_secs(600),
+                action: Action::RaiseReplicas { replicas: 3 },
+            },
+        ));
+        let r = randomise(&own, &mut SimRng::new(5).fork("swarm/options"));
+        assert_eq!(placement_steps(&r.scenario).len(), 1);
+    }
 }
