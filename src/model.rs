@@ -214,3 +214,26 @@ impl FileKey {
         FileKey::Staging(Box::new(self.clone()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Content checks compare values, so a value must tell offsets and
+    /// columns apart: a copy that swapped two columns or shifted rows by one
+    /// would otherwise pass.
+    #[test]
+    fn values_differ_across_offsets_and_columns() {
+        let mut seen = std::collections::BTreeSet::new();
+        for offset in 0..64 {
+            let record = Record {
+                offset: Offset(offset),
+                day: Day(0),
+                key: 0,
+            };
+            for column in 0..8 {
+                assert!(seen.insert(record.value(ColumnId(column))));
+            }
+        }
+    }
+}
