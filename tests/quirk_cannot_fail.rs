@@ -5,7 +5,6 @@
 
 mod common;
 
-use bootsim::{Budget, Entry, Partition, SwarmConfig, swarm};
 use shardboot::quirks::Quirk;
 
 /// Seeds 1..=2,000 of a swarm over `scenarios/<file>` alone must all pass;
@@ -13,32 +12,8 @@ use shardboot::quirks::Quirk;
 fn assert_swarm_finds_nothing(file: &str, quirk: Quirk) {
     let scenario = common::scenario(file);
     assert!(scenario.quirk_set().on(quirk), "{file}: {quirk} is not on");
-    let config = SwarmConfig {
-        mix: vec![Entry {
-            path: common::scenario_path(file),
-            scenario,
-        }],
-        budget: Budget::Seeds(2_000),
-        first_seed: 1,
-        jobs: 2,
-        partition: Partition::WHOLE,
-        randomise: true,
-        failures: None,
-        stop_on_failure: true,
-    };
-    let run = swarm(&config, |_, _| {});
-    let failures: Vec<String> = run
-        .failures()
-        .map(|r| {
-            format!(
-                "seed {}: {}",
-                r.seed,
-                r.detail.as_deref().unwrap_or(&r.outcome)
-            )
-        })
-        .collect();
+    let failures = common::swarm_failures(file, 2_000);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    assert_eq!(run.results.len(), 2_000, "every seed ran");
 }
 
 #[test]
