@@ -53,8 +53,10 @@ pub(super) fn with_steps(s: &Scenario, keep: impl Fn(usize, &Step) -> bool) -> S
 pub(super) fn cut_duration(s: &Scenario, v: &Violation) -> Vec<Scenario> {
     if !v.kind.is_safety() {
         // A liveness failure shows at the end of the run: a shorter run
-        // would fail for the trivial reason that nothing had time to finish.
-        return Vec::new();
+        // would fail for the trivial reason that nothing had time to
+        // finish — unless the run heals earlier and keeps its time to
+        // converge.
+        return earlier_heal(s).into_iter().collect();
     }
     let mut out = Vec::new();
     // The run stops within a second after a violation seen mid-run: nothing
@@ -80,6 +82,28 @@ pub(super) fn cut_duration(s: &Scenario, v: &Violation) -> Vec<Scenario> {
         out.push(c);
     }
     out
+}
+
+/// A run with a liveness phase, healed halfway between its last step and
+/// its heal (whole seconds) and ended as much earlier: as long to converge
+/// after the heal as before, so a liveness failure there is as real as the
+/// one it shrinks.
+pub(super) fn earlier_heal(s: &Scenario) -> Option<Scenario> {
+    let heal_at = s.liveness.as_ref()?.heal_at;
+    let last = s
+        .steps
+        .iter()
+        .map(|st| st.get_ref().at)
+        .max()
+        .unwrap_or_default();
+    let cut = Duration::from_secs(heal_at.checked_sub(last)?.as_secs() / 2);
+    if cut.is_zero() {
+        return None;
+    }
+    let mut c = s.clone();
+    c.liveness.as_mut()?.heal_at = heal_at - cut;
+    c.duration = s.duration.checked_sub(cut)?;
+    Some(c)
 }
 
 pub(super) fn drop_steps(s: &Scenario, _: &Violation) -> Vec<Scenario> {

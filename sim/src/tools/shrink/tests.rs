@@ -2,7 +2,7 @@
 
 use shardboot::types::NodeId;
 
-use super::reductions::{default_options, smaller};
+use super::reductions::{cut_duration, default_options, smaller};
 use super::*;
 use crate::scenario::format::Action;
 use crate::world::node_name::NodeName;
@@ -62,4 +62,31 @@ fn each_option_set_is_tried_back_at_its_default_one_at_a_time() {
             (Some(Duration::from_secs(30)), None)
         ]
     );
+}
+
+#[test]
+fn a_liveness_failure_with_a_liveness_phase_is_tried_healed_earlier_with_as_long_to_converge() {
+    let path = std::path::Path::new("../scenarios/faulty-replace.toml");
+    let s = Scenario::load(path).unwrap();
+    let heal = s.liveness.clone().unwrap();
+    let last = s.steps.iter().map(|st| st.get_ref().at).max().unwrap();
+    let seen = Violation {
+        kind: crate::check::oracle::ViolationKind::Liveness,
+        node: None,
+        shard: None,
+        at: Default::default(),
+        trace_index: None,
+        detail: String::new(),
+    };
+    let tried = cut_duration(&s, &seen);
+    assert_eq!(tried.len(), 1);
+    let c = &tried[0];
+    let new_heal = c.liveness.as_ref().unwrap().heal_at;
+    assert!(new_heal >= last && new_heal < heal.heal_at, "{new_heal:?}");
+    assert_eq!(c.duration - new_heal, s.duration - heal.heal_at);
+    assert_eq!(c.steps, s.steps);
+    // Without a liveness phase a liveness failure keeps its length.
+    let mut plain = s.clone();
+    plain.liveness = None;
+    assert!(cut_duration(&plain, &seen).is_empty());
 }
