@@ -68,7 +68,7 @@ fn each_option_set_is_tried_back_at_its_default_one_at_a_time() {
 fn a_liveness_failure_with_a_liveness_phase_is_tried_healed_earlier_with_as_long_to_converge() {
     let path = std::path::Path::new("../scenarios/faulty-replace.toml");
     let s = Scenario::load(path).unwrap();
-    let heal = s.liveness.clone().unwrap();
+    let heal = s.liveness.unwrap();
     let last = s.steps.iter().map(|st| st.get_ref().at).max().unwrap();
     let seen = Violation {
         kind: crate::check::oracle::ViolationKind::Liveness,
