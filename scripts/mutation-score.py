@@ -140,6 +140,9 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "target", "mutation-score", "results.jsonl"),
                     help="verdicts, one JSON line per mutant (default target/mutation-score/results.jsonl)")
     ap.add_argument("--limit", type=int, default=None, help="stop after this many new mutants")
+    ap.add_argument("--equivalent", default=os.path.join(ROOT, "docs", "mutation", "equivalent.txt"),
+                    help="mutants that change nothing observable, one per line: the mutant's name, "
+                         "' -- ', why (default docs/mutation/equivalent.txt); left out of N")
     args = ap.parse_args()
     if args.every < 1 or args.seeds < 1:
         ap.error("--every and --seeds must be at least 1")
@@ -206,7 +209,17 @@ def main():
         print(f"[{i + 1}/{len(sample)}] swarm {rec['swarm']:8} tests {rec['tests']:8} {m['name']}",
               file=sys.stderr)
 
-    records = [done[m["name"]] for m in sample if m["name"] in done]
+    equivalent = {}
+    if os.path.exists(args.equivalent):
+        with open(args.equivalent) as f:
+            for line in f:
+                if line.strip() and not line.startswith("#"):
+                    name, _, why = line.rstrip("\n").partition(" -- ")
+                    equivalent[name.strip()] = why.strip()
+    records = [done[m["name"]] for m in sample if m["name"] in done and m["name"] not in equivalent]
+    for name, why in equivalent.items():
+        if name in done:
+            print(f"equivalent (left out): {name}: {why}")
     unviable = sum(1 for r in records if r["swarm"] == "unviable")
     print(f"commit {commit}, every {args.every}th mutant of src/, {len(records)} of {len(sample)} run, "
           f"{unviable} unviable")
