@@ -1,4 +1,6 @@
-//! Swarm testing's randomised options: per seed, a scenario's knobs are
+//! Swarm testing's randomised options (one file over 600 lines: every knob
+//! is a short function and they share the draw order of [`KNOBS`]):
+//! per seed, a scenario's knobs are
 //! redrawn from that seed (its own `"swarm/options"` stream, independent of
 //! the simulation's streams), some switched off and the rest weighted very
 //! differently, so that a swarm explores far more of the option space than

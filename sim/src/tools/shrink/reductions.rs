@@ -50,6 +50,15 @@ pub(super) fn with_steps(s: &Scenario, keep: impl Fn(usize, &Step) -> bool) -> S
     out
 }
 
+/// When the scenario's last step fires (zero without steps).
+fn last_step_at(s: &Scenario) -> Duration {
+    s.steps
+        .iter()
+        .map(|st| st.get_ref().at)
+        .max()
+        .unwrap_or_default()
+}
+
 pub(super) fn cut_duration(s: &Scenario, v: &Violation) -> Vec<Scenario> {
     if !v.kind.is_safety() {
         // A liveness failure shows at the end of the run: a shorter run
@@ -69,12 +78,7 @@ pub(super) fn cut_duration(s: &Scenario, v: &Violation) -> Vec<Scenario> {
     }
     // A violation seen at the end (end-state checks): halve the time after
     // the last step (whole seconds).
-    let last = s
-        .steps
-        .iter()
-        .map(|st| st.get_ref().at)
-        .max()
-        .unwrap_or_default();
+    let last = last_step_at(s);
     let tail = s.duration.saturating_sub(last).as_secs();
     if tail >= 2 {
         let mut c = s.clone();
@@ -90,12 +94,7 @@ pub(super) fn cut_duration(s: &Scenario, v: &Violation) -> Vec<Scenario> {
 /// one it shrinks.
 pub(super) fn earlier_heal(s: &Scenario) -> Option<Scenario> {
     let heal_at = s.liveness.as_ref()?.heal_at;
-    let last = s
-        .steps
-        .iter()
-        .map(|st| st.get_ref().at)
-        .max()
-        .unwrap_or_default();
+    let last = last_step_at(s);
     let cut = Duration::from_secs(heal_at.checked_sub(last)?.as_secs() / 2);
     if cut.is_zero() {
         return None;
