@@ -269,6 +269,28 @@ fn losing_every_copy_of_a_dimension_table_is_reported_as_no_replica_holds_data()
 }
 
 #[test]
+fn a_batch_of_a_day_its_cutoff_had_not_passed_is_reported_as_archive_layout() {
+    for seed in 1..=2 {
+        let o = violation_with(
+            "day-rollover-during-copy.toml",
+            &[],
+            Some(Defect::MisdatedArchiveBatch),
+            seed,
+        );
+        assert_reports(&o, ViolationKind::ArchiveLayout);
+    }
+}
+
+/// The fixed port archives only days its cutoff passed: the scenario of
+/// the test above (a run across midnight, so every replica archives), its
+/// options drawn per seed, passes every invariant over 500 seeds.
+#[test]
+fn archive_layout_is_silent_on_the_fixed_port_over_500_swarm_seeds() {
+    let failures = common::swarm_failures("day-rollover-during-copy.toml", 500);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
 fn every_named_violation_has_a_test_that_produces_it() {
     // The tests above, by the violation they produce: a new invariant
     // without a producing test fails here.
@@ -283,6 +305,7 @@ fn every_named_violation_has_a_test_that_produces_it() {
         "no-replica-holds-data",
         "file-deleted-under-session",
         "leaked-session",
+        "archive-layout",
         "liveness",
     ];
     let names: Vec<&str> = ViolationKind::ALL.iter().map(|k| k.name()).collect();

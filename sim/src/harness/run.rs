@@ -13,7 +13,7 @@ use std::time::Duration;
 use shardboot::datanode::DataNode;
 use shardboot::env::DiskError;
 use shardboot::table_shard::BootstrapState;
-use shardboot::types::{NodeId, ShardId, ShardState, TableName, TableShardId};
+use shardboot::types::{BatchId, NodeId, ShardId, ShardState, TableName, TableShardId};
 
 use crate::check::oracle::{EndState, Oracle, ReplicaState, Violation, ViolationKind};
 use crate::engine::executor::{self, RunEnd, Scheduler, Stats};
@@ -436,7 +436,33 @@ impl<'a> Run<'a> {
         }
     }
 
+    /// [`Defect::MisdatedArchiveBatch`]: the first fact replica with an
+    /// archive batch has its newest one re-listed under the day its version
+    /// starts.
+    fn misdate_archive_batch(&self) {
+        let world = self.sim.world();
+        for (node, dn) in self.sim.nodes().borrow().iter() {
+            let disk = &world.hosts[node].disk;
+            for ts in dn.table_shards() {
+                let Some((batch, meta)) = disk.meta(ts.id()).batches.pop_last() else {
+                    continue;
+                };
+                if world.defect_fires(Defect::MisdatedArchiveBatch) {
+                    disk.tamper_meta(ts.id(), |m| {
+                        m.batches.remove(&batch);
+                        let day = i32::try_from(meta.version.0 / 86_400).unwrap_or(i32::MAX);
+                        m.batches.insert(BatchId(day), meta);
+                    });
+                }
+                return;
+            }
+        }
+    }
+
     fn end_state(&self) -> Outcome {
+        if self.sim.world().has_defect(Defect::MisdatedArchiveBatch) {
+            self.misdate_archive_batch();
+        }
         let world = self.sim.world();
         let view = world.placement.view();
         let mut replicas = Vec::new();
@@ -454,6 +480,7 @@ impl<'a> Run<'a> {
                     bootstrapped: ts.state() == BootstrapState::Bootstrapped,
                     today,
                     rows,
+                    meta: disk.meta(ts.id()),
                 });
             }
         }

@@ -47,6 +47,12 @@ pub enum Defect {
     /// of every table (fact tables' shard 0 and every dimension table) at once: a correlated failure no fault plan may
     /// cause, after which no replica holds that data.
     WipeShardZeroEverywhere,
+    /// When the run ends, the durable metadata of the first fact replica
+    /// that archived anything re-lists its newest batch under the day its
+    /// version (the archiving cutoff it was written at) starts: a metastore
+    /// that misdates a batch, so the archive holds a day the cutoff had not
+    /// passed.
+    MisdatedArchiveBatch,
     /// Network latency also depends on a process-wide counter, as a stray
     /// `static` would: the second run of a seed differs from the first (a
     /// test of the determinism self-check). Fires on every hop.

@@ -255,6 +255,11 @@ impl NodeDisk {
             .map_or(Offset(0), |m| m.commit_offset)
     }
 
+    /// Change `shard`'s durable metadata in place (a planted defect).
+    pub fn tamper_meta(&self, shard: &TableShardId, f: impl FnOnce(&mut ShardMeta)) {
+        f(self.meta.borrow_mut().entry(shard.clone()).or_default());
+    }
+
     /// Start recording every metastore write from now on (tests that pin
     /// the order in which the code under test writes metadata).
     pub fn record_meta_writes(&self) {

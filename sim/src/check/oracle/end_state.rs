@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use shardboot::model::{Record, TableSchema};
+use shardboot::model::{Record, ShardMeta, TableSchema};
 use shardboot::placement::Placement;
 use shardboot::store::{DamageKind, HeldRows};
 use shardboot::types::{Day, NodeId, Offset, TableKind, TableShardId};
@@ -21,6 +21,8 @@ pub struct ReplicaState {
     pub bootstrapped: bool,
     pub today: Day,
     pub rows: HeldRows,
+    /// The metadata on the host's durable image (what a restart reads).
+    pub meta: ShardMeta,
 }
 
 /// What the end-state check looks at.
@@ -51,6 +53,11 @@ pub(super) fn check_rows(
             "table shard is not bootstrapped at the end of the run".into(),
         ));
     }
+    // The layout is read from the metadata alone: a misdated batch also
+    // points at files of a day that has none, which is the lesser news.
+    if let Some(detail) = misplaced_batch(r) {
+        return Some(violation(ViolationKind::ArchiveLayout, detail));
+    }
     if let Some(d) = r.rows.damaged.first() {
         // Rows that are gone (or missing from a column) are lost; rows that
         // hold other values than the upstream's are phantom data.
@@ -69,6 +76,43 @@ pub(super) fn check_rows(
     upstream.with_records(&r.shard, Offset(0), r.rows.commit_offset, |records| {
         compare_rows(r, records, violation)
     })
+}
+
+/// The first archive batch of a fact replica's durable metadata whose day
+/// the cutoff it was written at (its version) had not passed: archiving
+/// moves only rows of days before the new cutoff, backfill only late rows,
+/// so such a batch holds rows that still belonged in memory.
+fn misplaced_batch(r: &ReplicaState) -> Option<String> {
+    if r.schema.kind != TableKind::Fact {
+        return None;
+    }
+    r.meta
+        .batches
+        .iter()
+        .find(|(batch, m)| day_start_secs(Day(batch.0)) >= u64::from(m.version.0))
+        .map(|(batch, m)| {
+            format!(
+                "batch {batch} written at cutoff {} (its day starts at {})",
+                m.version.0,
+                day_start_secs(Day(batch.0))
+            )
+        })
+}
+
+/// The oracle's own statements of the two calendar rules (docs/MODEL.md
+/// §1), never the port's functions: a port whose rule is wrong must
+/// disagree with them.
+///
+/// Seconds since the epoch at which `day` starts (days before the epoch
+/// start at 0, as event times do).
+fn day_start_secs(day: Day) -> u64 {
+    u64::try_from(day.0).unwrap_or(0) * 86_400
+}
+
+/// Whether a fact row of `day` is within `retention_days` on `today` (0
+/// keeps every day): the last `retention_days` days, today included.
+fn within_retention(retention_days: u32, day: Day, today: Day) -> bool {
+    retention_days == 0 || i64::from(day.0) > i64::from(today.0) - i64::from(retention_days)
 }
 
 /// [`check_rows`] once the replica is bootstrapped and undamaged: against
@@ -94,7 +138,7 @@ pub(super) fn compare_rows(
     let retained = || {
         records
             .iter()
-            .filter(|rec| r.schema.retains(rec.day, r.today))
+            .filter(|rec| within_retention(r.schema.retention_days, rec.day, r.today))
             .map(|rec| rec.offset)
     };
     // The usual end: a fact replica holds exactly the retained rows (one

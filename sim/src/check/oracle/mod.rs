@@ -50,13 +50,16 @@ pub enum ViolationKind {
     FileDeletedUnderSession,
     /// A source kept a live session open that no bootstrap used.
     LeakedSession,
+    /// An archived batch holds a day the archiving cutoff it was written at
+    /// had not passed.
+    ArchiveLayout,
     /// Liveness: the cluster did not converge by the end of the run.
     Liveness,
 }
 
 impl ViolationKind {
     /// Every invariant, in the order reports list them.
-    pub const ALL: [ViolationKind; 11] = [
+    pub const ALL: [ViolationKind; 12] = [
         ViolationKind::DataLoss,
         ViolationKind::PhantomData,
         ViolationKind::BootstrapState,
@@ -67,6 +70,7 @@ impl ViolationKind {
         ViolationKind::NoReplicaHoldsData,
         ViolationKind::FileDeletedUnderSession,
         ViolationKind::LeakedSession,
+        ViolationKind::ArchiveLayout,
         ViolationKind::Liveness,
     ];
 
@@ -83,6 +87,7 @@ impl ViolationKind {
             ViolationKind::NoReplicaHoldsData => "no-replica-holds-data",
             ViolationKind::FileDeletedUnderSession => "file-deleted-under-session",
             ViolationKind::LeakedSession => "leaked-session",
+            ViolationKind::ArchiveLayout => "archive-layout",
             ViolationKind::Liveness => "liveness",
         }
     }
@@ -118,6 +123,9 @@ impl ViolationKind {
             }
             ViolationKind::LeakedSession => {
                 "at the end, no source still holds a session its client knew of (a keep-alive stream bound it) once that client is not copying the table shard"
+            }
+            ViolationKind::ArchiveLayout => {
+                "every archive batch in a fact replica's durable metadata is of a day before the archiving cutoff it was written at (its version)"
             }
             ViolationKind::Liveness => {
                 "after the last fault heals every assigned replica becomes Available and every table shard Bootstrapped"
