@@ -11,9 +11,11 @@ mutant, one build (`cargo test --profile mutants --no-run`: the port, the
 simulator, the `bootsim` binary and every test binary, incremental, no
 LTO), then two verdicts from that one build:
 
-  swarm   `bootsim swarm --seeds N --stop-on-failure` over the default mix
-          (every scenarios/*.toml with swarm = true; no hunts, no quirk):
-          caught when some seed fails, missed when all pass;
+  swarm   `bootsim swarm --seeds N --stop-on-failure --require-coverage`
+          over the default mix (every scenarios/*.toml with swarm = true; no
+          hunts, no quirk), judged as CI judges its swarm: caught when some
+          seed fails or some coverage probe is reached by no seed (a port
+          that never gets to a situation any more), missed when all pass;
   tests   `cargo test --profile mutants` (the whole suite, as CI runs it,
           with CI=true): caught when a test fails, missed when all pass.
 
@@ -108,7 +110,8 @@ class Checks:
         failures = tempfile.mkdtemp(prefix="mutant-failures-")
         cmd = [
             os.path.join(self.src, "target", "mutants", "bootsim"), "swarm",
-            "--seeds", str(self.seeds), "--stop-on-failure", "--failures", failures,
+            "--seeds", str(self.seeds), "--stop-on-failure", "--require-coverage",
+            "--failures", failures,
         ]
         code, secs = run(cmd, self.src, timeout=self.swarm_limit, env=self.env, log=log)
         shutil.rmtree(failures, ignore_errors=True)
