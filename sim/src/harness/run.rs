@@ -466,7 +466,11 @@ impl<'a> Run<'a> {
         let world = self.sim.world();
         let view = world.placement.view();
         let mut replicas = Vec::new();
+        let mut assigned = BTreeSet::new();
         for (node, dn) in self.sim.nodes().borrow().iter() {
+            if dn.assigned_version() == Some(view.version) {
+                assigned.insert(*node);
+            }
             let today = world.clock.now().day();
             for ts in dn.table_shards() {
                 let disk = &world.hosts[node].disk;
@@ -490,6 +494,7 @@ impl<'a> Run<'a> {
             placement: &view.placement,
             upstream: &world.upstream,
             replicas,
+            assigned,
         });
         if oracle.violation().is_none()
             && let Some(v) = self.watch.leaked_session(self.sim.lifecycle())

@@ -1,7 +1,7 @@
 //! The end-state check: every replica's rows against the upstream log up
 //! to its commit offset (no data loss, no phantom data).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use shardboot::model::{Record, ShardMeta, TableSchema};
 use shardboot::placement::Placement;
@@ -14,6 +14,7 @@ use crate::world::upstream::Upstream;
 use super::{Violation, ViolationKind};
 
 /// One replica at the end of a run.
+#[derive(Clone, Debug)]
 pub struct ReplicaState {
     pub node: NodeId,
     pub shard: TableShardId,
@@ -31,6 +32,36 @@ pub struct EndState<'a> {
     pub placement: &'a Placement,
     pub upstream: &'a Upstream,
     pub replicas: Vec<ReplicaState>,
+    /// The hosts whose process has finished assigning the final placement
+    /// (an assignment in progress may still hold a removed table shard).
+    pub assigned: BTreeSet<NodeId>,
+}
+
+/// The first table shard a host that assigned the final placement still
+/// holds though the placement does not place it there: a fact table shard
+/// of a shard not placed on the host, or a dimension table on a host with
+/// no shard at all. Its files and memory would never be given back.
+pub(super) fn stray_table_shard(
+    placement: &Placement,
+    assigned: &BTreeSet<NodeId>,
+    replicas: &[ReplicaState],
+    at: VirtualTime,
+) -> Option<Violation> {
+    replicas
+        .iter()
+        .filter(|r| assigned.contains(&r.node))
+        .find(|r| match r.schema.kind {
+            TableKind::Fact => placement.state(r.shard.shard, r.node).is_none(),
+            TableKind::Dimension => !placement.contains_host(r.node),
+        })
+        .map(|r| Violation {
+            kind: ViolationKind::Liveness,
+            node: Some(r.node),
+            shard: Some(r.shard.clone()),
+            at,
+            trace_index: None,
+            detail: "the host still holds this table shard, which the final placement does not place on it".into(),
+        })
 }
 
 /// Compare a replica's rows with the upstream log up to its commit offset.

@@ -19,8 +19,8 @@ mod end_state;
 mod events;
 pub mod instant;
 
-use end_state::check_rows;
 pub use end_state::{EndState, ReplicaState};
+use end_state::{check_rows, stray_table_shard};
 use events::{CopyProgress, ShardEvent, Tracked, event_shard, parse_hosts, parse_node};
 
 /// The named invariants.
@@ -128,7 +128,7 @@ impl ViolationKind {
                 "every archive batch in a fact replica's durable metadata is of a day before the archiving cutoff it was written at (its version)"
             }
             ViolationKind::Liveness => {
-                "after the last fault heals every assigned replica becomes Available and every table shard Bootstrapped"
+                "after the last fault heals every assigned replica becomes Available and every table shard Bootstrapped; a host that assigned the final placement holds no table shard it does not place there"
             }
         }
     }
@@ -392,6 +392,9 @@ impl Oracle {
                     });
                 }
             }
+        }
+        if let Some(v) = stray_table_shard(end.placement, &end.assigned, &end.replicas, end.at) {
+            self.report(v);
         }
         for replica in &end.replicas {
             if let Some(v) = check_rows(replica, end.upstream, end.at) {

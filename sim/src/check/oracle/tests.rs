@@ -1,6 +1,6 @@
 //! Unit tests of [`super`] (`oracle`).
 
-use shardboot::types::ShardId;
+use shardboot::types::{ShardId, TableKind};
 
 use super::*;
 
@@ -162,4 +162,63 @@ fn every_violation_name_round_trips() {
     for k in ViolationKind::ALL {
         assert_eq!(ViolationKind::from_name(k.name()), Some(k));
     }
+}
+
+/// A replica of `table` (of `kind`) on `node` for the end-state checks.
+fn replica(node: u32, table: &str, kind: TableKind, shard: u32) -> ReplicaState {
+    ReplicaState {
+        node: NodeId(node),
+        shard: TableShardId::new(table, ShardId(shard)),
+        schema: shardboot::model::TableSchema {
+            name: table.into(),
+            kind,
+            retention_days: 0,
+            columns: Vec::new(),
+        },
+        bootstrapped: true,
+        today: shardboot::types::Day(0),
+        rows: shardboot::store::HeldRows::default(),
+        meta: shardboot::model::ShardMeta::default(),
+    }
+}
+
+#[test]
+fn a_table_shard_the_final_placement_does_not_place_is_reported_once_assigned() {
+    // Shard 0 on n1 and n2; shard 1 on n2 only.
+    let mut placement = Placement::default();
+    placement.shards.insert(
+        ShardId(0),
+        [
+            (NodeId(1), ShardState::Available),
+            (NodeId(2), ShardState::Leaving),
+        ]
+        .into(),
+    );
+    placement
+        .shards
+        .insert(ShardId(1), [(NodeId(2), ShardState::Available)].into());
+    let at = VirtualTime::ZERO;
+    let held = vec![
+        replica(1, "trips", TableKind::Fact, 0),
+        replica(1, "cities", TableKind::Dimension, 0),
+        replica(2, "trips", TableKind::Fact, 0),
+        replica(2, "trips", TableKind::Fact, 1),
+        replica(2, "cities", TableKind::Dimension, 0),
+    ];
+    let everyone: BTreeSet<NodeId> = [NodeId(1), NodeId(2), NodeId(3)].into();
+    assert_eq!(stray_table_shard(&placement, &everyone, &held, at), None);
+
+    // n1 kept trips/1 (never placed there) and n3 (no shard) a dimension table.
+    let mut stray = held.clone();
+    stray.push(replica(1, "trips", TableKind::Fact, 1));
+    let v = stray_table_shard(&placement, &everyone, &stray, at).expect("reported");
+    assert_eq!(v.kind, ViolationKind::Liveness);
+    assert_eq!(v.node, Some(NodeId(1)));
+    assert_eq!(v.shard, Some(TableShardId::new("trips", ShardId(1))));
+    let dim = [replica(3, "cities", TableKind::Dimension, 0)];
+    assert!(stray_table_shard(&placement, &everyone, &dim, at).is_some());
+
+    // A host still assigning the final placement is not judged yet.
+    let n2_only: BTreeSet<NodeId> = [NodeId(2)].into();
+    assert_eq!(stray_table_shard(&placement, &n2_only, &stray, at), None);
 }
