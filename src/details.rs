@@ -98,8 +98,12 @@ impl BootstrapDetails {
         self.source
     }
 
+    /// A copy from `source` begins: it plans its own vector parties, so
+    /// those of a copy from an earlier source (one this bootstrap fell over
+    /// from) are forgotten rather than left "copy needed" for ever.
     pub fn set_source(&mut self, source: NodeId) {
         self.source = Some(source);
+        self.batches.clear();
     }
 
     pub fn num_columns(&self) -> u32 {
@@ -207,6 +211,13 @@ mod tests {
             );
         }
         assert!(d.copy_complete());
+
+        // A copy from another source (a fall-over) starts a new plan.
+        let mut fell_over = d.clone();
+        fell_over.add_vector_party_to_copy(BatchId(1), ColumnId(0));
+        fell_over.set_source(NodeId(8));
+        assert!(fell_over.batches().is_empty() && fell_over.copy_complete());
+        assert_eq!(fell_over.source(), Some(NodeId(8)));
 
         d.clear();
         assert_eq!(d.stage(), Stage::Waiting);

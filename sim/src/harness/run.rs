@@ -485,6 +485,7 @@ impl<'a> Run<'a> {
                     today,
                     rows,
                     meta: disk.meta(ts.id()),
+                    details: ts.details(),
                 });
             }
         }

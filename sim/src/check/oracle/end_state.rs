@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use shardboot::details::{BootstrapDetails, Stage};
 use shardboot::model::{Record, ShardMeta, TableSchema};
 use shardboot::placement::Placement;
 use shardboot::store::{DamageKind, HeldRows};
@@ -24,6 +25,8 @@ pub struct ReplicaState {
     pub rows: HeldRows,
     /// The metadata on the host's durable image (what a restart reads).
     pub meta: ShardMeta,
+    /// The progress the node reports for the table shard.
+    pub details: BootstrapDetails,
 }
 
 /// What the end-state check looks at.
@@ -84,6 +87,9 @@ pub(super) fn check_rows(
             "table shard is not bootstrapped at the end of the run".into(),
         ));
     }
+    if let Some(detail) = misreported(r) {
+        return Some(violation(ViolationKind::BootstrapDetails, detail));
+    }
     // The layout is read from the metadata alone: a misdated batch also
     // points at files of a day that has none, which is the lesser news.
     if let Some(detail) = misplaced_batch(r) {
@@ -107,6 +113,36 @@ pub(super) fn check_rows(
     upstream.with_records(&r.shard, Offset(0), r.rows.commit_offset, |records| {
         compare_rows(r, records, violation)
     })
+}
+
+/// What a bootstrapped replica's reported details get wrong, if anything:
+/// operators follow a bootstrap by them (docs/MODEL.md §2 step 2), so a
+/// finished one must say finished, when (on its host's clock, within the
+/// run: a day either side of `today` leaves room for clock faults), and
+/// that nothing is left to copy.
+pub(super) fn misreported(r: &ReplicaState) -> Option<String> {
+    let d = &r.details;
+    if d.stage() != Stage::Finished {
+        return Some(format!(
+            "bootstrapped, but the details say stage {}",
+            d.stage()
+        ));
+    }
+    let day = d
+        .stage_time()
+        .map(|t| i64::try_from(t.0 / 86_400_000).unwrap_or(i64::MAX));
+    let today = i64::from(r.today.0);
+    if !day.is_some_and(|day| (today - 1..=today + 1).contains(&day)) {
+        return Some(format!(
+            "the details stamp the stage at {:?}, not on day {} of the host's clock",
+            d.stage_time(),
+            r.today.0
+        ));
+    }
+    if !d.copy_complete() {
+        return Some("bootstrapped, but the details still list vector parties to copy".into());
+    }
+    None
 }
 
 /// The first archive batch of a fact replica's durable metadata whose day

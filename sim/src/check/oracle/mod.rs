@@ -53,13 +53,16 @@ pub enum ViolationKind {
     /// An archived batch holds a day the archiving cutoff it was written at
     /// had not passed.
     ArchiveLayout,
+    /// A bootstrapped table shard's reported progress (what operators read)
+    /// says otherwise.
+    BootstrapDetails,
     /// Liveness: the cluster did not converge by the end of the run.
     Liveness,
 }
 
 impl ViolationKind {
     /// Every invariant, in the order reports list them.
-    pub const ALL: [ViolationKind; 12] = [
+    pub const ALL: [ViolationKind; 13] = [
         ViolationKind::DataLoss,
         ViolationKind::PhantomData,
         ViolationKind::BootstrapState,
@@ -71,6 +74,7 @@ impl ViolationKind {
         ViolationKind::FileDeletedUnderSession,
         ViolationKind::LeakedSession,
         ViolationKind::ArchiveLayout,
+        ViolationKind::BootstrapDetails,
         ViolationKind::Liveness,
     ];
 
@@ -88,6 +92,7 @@ impl ViolationKind {
             ViolationKind::FileDeletedUnderSession => "file-deleted-under-session",
             ViolationKind::LeakedSession => "leaked-session",
             ViolationKind::ArchiveLayout => "archive-layout",
+            ViolationKind::BootstrapDetails => "bootstrap-details",
             ViolationKind::Liveness => "liveness",
         }
     }
@@ -126,6 +131,9 @@ impl ViolationKind {
             }
             ViolationKind::ArchiveLayout => {
                 "every archive batch in a fact replica's durable metadata is of a day before the archiving cutoff it was written at (its version)"
+            }
+            ViolationKind::BootstrapDetails => {
+                "at the end, every Bootstrapped table shard reports stage finished, stamped by its host's clock within the run, and no vector party still to copy"
             }
             ViolationKind::Liveness => {
                 "after the last fault heals every assigned replica becomes Available and every table shard Bootstrapped; a host that assigned the final placement holds no table shard it does not place there"

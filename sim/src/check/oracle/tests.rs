@@ -179,6 +179,7 @@ fn replica(node: u32, table: &str, kind: TableKind, shard: u32) -> ReplicaState 
         today: shardboot::types::Day(0),
         rows: shardboot::store::HeldRows::default(),
         meta: shardboot::model::ShardMeta::default(),
+        details: shardboot::details::BootstrapDetails::new(),
     }
 }
 
@@ -221,4 +222,31 @@ fn a_table_shard_the_final_placement_does_not_place_is_reported_once_assigned() 
     // A host still assigning the final placement is not judged yet.
     let n2_only: BTreeSet<NodeId> = [NodeId(2)].into();
     assert_eq!(stray_table_shard(&placement, &n2_only, &stray, at), None);
+}
+
+#[test]
+fn details_that_contradict_a_finished_bootstrap_are_reported() {
+    use shardboot::details::Stage;
+    use shardboot::types::{BatchId, ColumnId, Timestamp};
+    let mut r = replica(1, "trips", TableKind::Fact, 0);
+    r.today = shardboot::types::Day(20_000);
+    let noon = Timestamp(20_000 * Timestamp::MILLIS_PER_DAY + 43_200_000);
+    r.details.set_num_columns(1);
+    r.details
+        .add_vector_party_to_copy(BatchId(19_999), ColumnId(0));
+    r.details
+        .mark_vector_party_finished(BatchId(19_999), ColumnId(0));
+    r.details.set_stage(Stage::Finished, noon);
+    assert_eq!(end_state::misreported(&r), None);
+
+    let mut stale = r.clone();
+    stale.details.set_stage(Stage::Recovery, noon);
+    let mut epoch = r.clone();
+    epoch.details.set_stage(Stage::Finished, Timestamp(0));
+    let mut owed = r.clone();
+    owed.details
+        .add_vector_party_to_copy(BatchId(20_000), ColumnId(0));
+    for bad in [stale, epoch, owed] {
+        assert!(end_state::misreported(&bad).is_some(), "{:?}", bad.details);
+    }
 }
