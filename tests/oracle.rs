@@ -291,6 +291,32 @@ fn archive_layout_is_silent_on_the_fixed_port_over_500_swarm_seeds() {
 }
 
 #[test]
+fn an_archiving_job_that_never_advances_is_reported_as_jobs_stalled() {
+    // n2's metastore refuses every archiving-cutoff write. The run starts at
+    // 23:50 and heals at 00:20: once the cluster has converged, n2's cutoff
+    // never reaches the new day.
+    let heal = "\n[liveness]\nheal_at = \"30m\"\nwithin = \"10m\"\n";
+    for seed in 1..=2 {
+        let o = violation_with_extra(
+            "day-rollover-during-copy.toml",
+            &[],
+            heal,
+            Some(Defect::StuckArchivingCutoff),
+            seed,
+        );
+        assert_reports(&o, ViolationKind::JobsStalled);
+    }
+}
+
+/// The fixed port's jobs catch up after the heal: a liveness scenario, its
+/// options drawn per seed, passes every invariant over 500 seeds.
+#[test]
+fn jobs_stalled_is_silent_on_the_fixed_port_over_500_swarm_seeds() {
+    let failures = common::swarm_failures("faulty-replace.toml", 500);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
 fn every_named_violation_has_a_test_that_produces_it() {
     // The tests above, by the violation they produce: a new invariant
     // without a producing test fails here. (`bootstrap-details` is produced
@@ -309,6 +335,7 @@ fn every_named_violation_has_a_test_that_produces_it() {
         "leaked-session",
         "archive-layout",
         "bootstrap-details",
+        "jobs-stalled",
         "liveness",
     ];
     let names: Vec<&str> = ViolationKind::ALL.iter().map(|k| k.name()).collect();

@@ -13,9 +13,9 @@ use std::time::Duration;
 use shardboot::datanode::DataNode;
 use shardboot::env::DiskError;
 use shardboot::table_shard::BootstrapState;
-use shardboot::types::{BatchId, NodeId, ShardId, ShardState, TableName, TableShardId};
+use shardboot::types::{BatchId, Day, NodeId, ShardId, ShardState, TableName, TableShardId};
 
-use crate::check::oracle::{EndState, Oracle, ReplicaState, Violation, ViolationKind};
+use crate::check::oracle::{EndState, Oracle, ReplicaState, Violation, ViolationKind, jobs_behind};
 use crate::engine::executor::{self, RunEnd, Scheduler, Stats};
 use crate::engine::schedule::{ReplayError, Schedule};
 use crate::engine::time::VirtualTime;
@@ -214,7 +214,11 @@ impl<'a> Run<'a> {
     ) -> (Outcome, VirtualTime, Stats, Option<Schedule>) {
         self.sim.start_all_nodes();
         self.spawn_steps();
-        let until = VirtualTime::ZERO + self.scenario.duration;
+        let mut until = VirtualTime::ZERO + self.scenario.duration;
+        // Once converged after the heal: the time by which the background
+        // jobs must have caught up (the run goes on past its duration if
+        // need be).
+        let mut jobs_deadline: Option<VirtualTime> = None;
         let liveness = self.scenario.liveness.map(|l| {
             let heal = VirtualTime::ZERO + l.heal_at;
             (heal, heal + l.within)
@@ -260,12 +264,21 @@ impl<'a> Run<'a> {
                     });
                     self.sim.heal_faults();
                 }
-                if healed && self.sim.enter(|| self.converged()) {
+                if jobs_deadline.is_none() && healed && self.sim.enter(|| self.converged()) {
                     self.sim
                         .enter(|| tracing::info!(target: "sim::run", "cluster_converged"));
-                    break self.sim.enter(|| self.end_state());
+                    let options = self.sim.lifecycle().options();
+                    let by = now + options.archiving_interval + options.purge_interval;
+                    jobs_deadline = Some(by);
+                    until = until.max(by);
                 }
-                if healed && now >= deadline {
+                if let Some(jobs_by) = jobs_deadline {
+                    match self.sim.enter(|| self.jobs_behind()) {
+                        None => break self.sim.enter(|| self.end_state()),
+                        Some(v) if now >= jobs_by => break Outcome::Violation(v),
+                        Some(_) => {}
+                    }
+                } else if healed && now >= deadline {
                     break Outcome::Violation(self.sim.enter(|| self.stuck(deadline)));
                 }
             }
@@ -336,6 +349,33 @@ impl<'a> Run<'a> {
                 apply_step(&step.action, &world, &nodes, &oracle, &handle, &lifecycle).await;
             });
         }
+    }
+
+    /// The first fact replica whose background jobs have not caught up
+    /// ([`jobs_behind`], from its durable metadata), on a day taken ten
+    /// seconds behind the virtual clock for host clocks a little behind it.
+    fn jobs_behind(&self) -> Option<Violation> {
+        let world = self.sim.world();
+        let now = self.sim.now();
+        let day = world.clock.now().0.saturating_sub(10_000) / 86_400_000;
+        let today = Day(i32::try_from(day).unwrap_or(i32::MAX));
+        for (node, dn) in self.sim.nodes().borrow().iter() {
+            for ts in dn.table_shards() {
+                let meta = world.hosts[node].disk.meta(ts.id());
+                let lag = ts.store().config().archive_lag_days;
+                if let Some(detail) = jobs_behind(ts.schema(), &meta, today, lag) {
+                    return Some(Violation {
+                        kind: ViolationKind::JobsStalled,
+                        node: Some(*node),
+                        shard: Some(ts.id().clone()),
+                        at: now,
+                        trace_index: None,
+                        detail,
+                    });
+                }
+            }
+        }
+        None
     }
 
     /// Every replica the placement assigns is `Available`, every running

@@ -36,7 +36,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use shardboot::datanode::DataNode;
-use shardboot::types::{Day, NodeId, ShardState};
+use shardboot::types::{NodeId, ShardState, Timestamp};
 
 use crate::engine::executor::{Executor, JoinHandle, Limits, RunEnd, Scheduler, Stats};
 use crate::engine::rng::SimRng;
@@ -106,8 +106,13 @@ impl Sim {
             initial,
             tables.clone(),
         );
+        // The world keeps its own calendar (a day is 86,400 s from the
+        // epoch), never the port's `Day::start`: a port whose calendar is
+        // wrong must disagree with the world's.
+        let day_start =
+            Timestamp(u64::try_from(c.start_day).unwrap_or(0) * Timestamp::MILLIS_PER_DAY);
         let clock = TrueClock {
-            start: Day(c.start_day).start().saturating_add(c.start_time),
+            start: day_start.saturating_add(c.start_time),
         };
         let world = World::new(
             &root,

@@ -53,6 +53,9 @@ pub enum Defect {
     /// that misdates a batch, so the archive holds a day the cutoff had not
     /// passed.
     MisdatedArchiveBatch,
+    /// Every archiving-cutoff write to `n2`'s metastore fails: its
+    /// archiving job errors on every run, so its cutoff never advances.
+    StuckArchivingCutoff,
     /// Network latency also depends on a process-wide counter, as a stray
     /// `static` would: the second run of a seed differs from the first (a
     /// test of the determinism self-check). Fires on every hop.

@@ -12,7 +12,7 @@
 //! which a read reports as [`DiskError::Corrupt`] only when the disk keeps
 //! checksums. Not modelled: faults of the metastore.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
@@ -139,6 +139,10 @@ pub struct NodeDisk {
     faults: DiskFaults,
     /// Files whose next sync fails (scripted, [`NodeDisk::fail_next_sync`]).
     failing_syncs: Rc<RefCell<BTreeSet<FileKey>>>,
+    /// Every archiving-cutoff write fails ([`Defect::StuckArchivingCutoff`]).
+    ///
+    /// [`Defect::StuckArchivingCutoff`]: crate::world::defect::Defect::StuckArchivingCutoff
+    refuses_cutoff_writes: Rc<Cell<bool>>,
     /// The host this disk belongs to and the world's watch, told of every
     /// deletion by the code under test ([`crate::world::watch`]).
     watched: Option<(NodeId, Watch)>,
@@ -253,6 +257,12 @@ impl NodeDisk {
             .borrow()
             .get(shard)
             .map_or(Offset(0), |m| m.commit_offset)
+    }
+
+    /// From now on every archiving-cutoff write to this metastore fails (a
+    /// planted defect: archiving never advances on this host).
+    pub fn refuse_cutoff_writes(&self) {
+        self.refuses_cutoff_writes.set(true);
     }
 
     /// Change `shard`'s durable metadata in place (a planted defect).
@@ -514,6 +524,9 @@ impl MetaStore for NodeDisk {
 
     async fn write(&self, shard: &TableShardId, update: MetaWrite) -> Result<(), MetaError> {
         yield_now().await;
+        if self.refuses_cutoff_writes.get() && matches!(update, MetaWrite::ArchivingCutoff(_)) {
+            return Err(MetaError::Io);
+        }
         if let Some(log) = self.meta_log.borrow_mut().as_mut() {
             log.push((shard.clone(), update.clone()));
         }

@@ -291,6 +291,11 @@ impl World {
 
     /// Plant a defect in the world.
     pub fn plant(&self, defect: Defect) {
+        if defect == Defect::StuckArchivingCutoff
+            && let Some(host) = self.state.hosts.get(&NodeId(2))
+        {
+            host.disk.refuse_cutoff_writes();
+        }
         self.state.defects.borrow_mut().push(defect);
     }
 

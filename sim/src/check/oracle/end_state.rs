@@ -166,6 +166,35 @@ fn misplaced_batch(r: &ReplicaState) -> Option<String> {
         })
 }
 
+/// What a fact table shard's background jobs still owe, read from its
+/// durable metadata on `today` (`lag`: the store's archive lag in days): the
+/// archiving cutoff must have reached the start of `today − lag` and purge
+/// must have dropped every batch beyond retention. The caller takes `today`
+/// a little behind the virtual clock, for host clocks a little behind it.
+pub fn jobs_behind(schema: &TableSchema, meta: &ShardMeta, today: Day, lag: u32) -> Option<String> {
+    if schema.kind != TableKind::Fact {
+        return None;
+    }
+    let due = Day(today
+        .0
+        .saturating_sub(i32::try_from(lag).unwrap_or(i32::MAX)));
+    if u64::from(meta.cutoff.0) < day_start_secs(due) {
+        return Some(format!(
+            "archiving cutoff {} is before the start of day {} (today {}, lag {lag})",
+            meta.cutoff.0, due.0, today.0
+        ));
+    }
+    meta.batches
+        .keys()
+        .find(|b| !within_retention(schema.retention_days, Day(b.0), today))
+        .map(|b| {
+            format!(
+                "batch {b} is beyond the {}-day retention on day {} and still archived",
+                schema.retention_days, today.0
+            )
+        })
+}
+
 /// The oracle's own statements of the two calendar rules (docs/MODEL.md
 /// §1), never the port's functions: a port whose rule is wrong must
 /// disagree with them.

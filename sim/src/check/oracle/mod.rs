@@ -19,6 +19,7 @@ mod end_state;
 mod events;
 pub mod instant;
 
+pub use end_state::jobs_behind;
 pub use end_state::{EndState, ReplicaState};
 use end_state::{check_rows, stray_table_shard};
 use events::{CopyProgress, ShardEvent, Tracked, event_shard, parse_hosts, parse_node};
@@ -56,13 +57,15 @@ pub enum ViolationKind {
     /// A bootstrapped table shard's reported progress (what operators read)
     /// says otherwise.
     BootstrapDetails,
+    /// After the heal, a fact replica's background jobs did not catch up.
+    JobsStalled,
     /// Liveness: the cluster did not converge by the end of the run.
     Liveness,
 }
 
 impl ViolationKind {
     /// Every invariant, in the order reports list them.
-    pub const ALL: [ViolationKind; 13] = [
+    pub const ALL: [ViolationKind; 14] = [
         ViolationKind::DataLoss,
         ViolationKind::PhantomData,
         ViolationKind::BootstrapState,
@@ -75,6 +78,7 @@ impl ViolationKind {
         ViolationKind::LeakedSession,
         ViolationKind::ArchiveLayout,
         ViolationKind::BootstrapDetails,
+        ViolationKind::JobsStalled,
         ViolationKind::Liveness,
     ];
 
@@ -93,6 +97,7 @@ impl ViolationKind {
             ViolationKind::LeakedSession => "leaked-session",
             ViolationKind::ArchiveLayout => "archive-layout",
             ViolationKind::BootstrapDetails => "bootstrap-details",
+            ViolationKind::JobsStalled => "jobs-stalled",
             ViolationKind::Liveness => "liveness",
         }
     }
@@ -134,6 +139,9 @@ impl ViolationKind {
             }
             ViolationKind::BootstrapDetails => {
                 "at the end, every Bootstrapped table shard reports stage finished, stamped by its host's clock within the run, and no vector party still to copy"
+            }
+            ViolationKind::JobsStalled => {
+                "runs with a liveness phase: once converged, every fact replica's durable cutoff reaches today - lag and its archive keeps no day beyond retention, within one purge and one archiving interval"
             }
             ViolationKind::Liveness => {
                 "after the last fault heals every assigned replica becomes Available and every table shard Bootstrapped; a host that assigned the final placement holds no table shard it does not place there"
