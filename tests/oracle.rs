@@ -126,69 +126,70 @@ fn assert_reports(outcome: &Outcome, kind: ViolationKind) {
     }
 }
 
+/// `defect` planted in `file` (with `extra` TOML appended) is reported as
+/// `kind` on seeds 1 and 2.
+fn assert_defect_reported(file: &str, extra: &str, defect: Defect, kind: ViolationKind) {
+    for seed in 1..=2 {
+        let o = violation_with_extra(file, &[], extra, Some(defect), seed);
+        assert_reports(&o, kind);
+    }
+}
+
+/// The fixed port passes every invariant over 500 seeds of `file`, its
+/// options drawn per seed as the swarm draws them.
+fn assert_silent_over_500_swarm_seeds(file: &str) {
+    let failures = common::swarm_failures(file, 500);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 #[test]
 fn two_processes_bootstrapping_one_host_are_reported_as_concurrent_bootstrap() {
-    for seed in 1..=2 {
-        let o = violation_with(
-            "replace-node.toml",
-            &[],
-            Some(Defect::SecondProcessAtStart),
-            seed,
-        );
-        assert_reports(&o, ViolationKind::ConcurrentBootstrap);
-    }
+    assert_defect_reported(
+        "replace-node.toml",
+        "",
+        Defect::SecondProcessAtStart,
+        ViolationKind::ConcurrentBootstrap,
+    );
 }
 
 #[test]
 fn a_bootstrapped_table_shard_bootstrapping_again_is_a_state_violation() {
-    for seed in 1..=2 {
-        let o = violation_with(
-            "replace-node.toml",
-            &[],
-            Some(Defect::SecondProcessLater),
-            seed,
-        );
-        assert_reports(&o, ViolationKind::BootstrapState);
-    }
+    assert_defect_reported(
+        "replace-node.toml",
+        "",
+        Defect::SecondProcessLater,
+        ViolationKind::BootstrapState,
+    );
 }
 
 #[test]
 fn copying_from_a_host_outside_the_placement_is_reported_as_bad_source() {
-    for seed in 1..=2 {
-        let o = violation_with(
-            "replace-node.toml",
-            &[],
-            Some(Defect::PhantomReplicaInView),
-            seed,
-        );
-        assert_reports(&o, ViolationKind::BadSource);
-    }
+    assert_defect_reported(
+        "replace-node.toml",
+        "",
+        Defect::PhantomReplicaInView,
+        ViolationKind::BadSource,
+    );
 }
 
 #[test]
 fn marking_a_replica_available_before_it_bootstrapped_is_reported() {
-    for seed in 1..=2 {
-        let o = violation_with(
-            "replace-node.toml",
-            &[],
-            Some(Defect::AutoMarkAvailable),
-            seed,
-        );
-        assert_reports(&o, ViolationKind::PrematureAvailable);
-    }
+    assert_defect_reported(
+        "replace-node.toml",
+        "",
+        Defect::AutoMarkAvailable,
+        ViolationKind::PrematureAvailable,
+    );
 }
 
 #[test]
 fn deleting_a_file_a_session_listed_is_reported() {
-    for seed in 1..=2 {
-        let o = violation_with(
-            "replace-node.toml",
-            &[],
-            Some(Defect::DeleteFirstListedFile),
-            seed,
-        );
-        assert_reports(&o, ViolationKind::FileDeletedUnderSession);
-    }
+    assert_defect_reported(
+        "replace-node.toml",
+        "",
+        Defect::DeleteFirstListedFile,
+        ViolationKind::FileDeletedUnderSession,
+    );
 }
 
 #[test]
@@ -220,15 +221,12 @@ fn a_copy_that_can_never_succeed_is_a_liveness_violation() {
 
 #[test]
 fn losing_every_replica_of_a_shard_is_reported_as_no_replica_holds_data() {
-    for seed in 1..=2 {
-        let o = violation_with(
-            "replace-node.toml",
-            &[],
-            Some(Defect::WipeShardZeroEverywhere),
-            seed,
-        );
-        assert_reports(&o, ViolationKind::NoReplicaHoldsData);
-    }
+    assert_defect_reported(
+        "replace-node.toml",
+        "",
+        Defect::WipeShardZeroEverywhere,
+        ViolationKind::NoReplicaHoldsData,
+    );
 }
 
 #[test]
@@ -249,36 +247,29 @@ fn a_session_its_client_forgot_to_end_is_reported_as_leaked() {
 /// passes every invariant over 500 seeds.
 #[test]
 fn leaked_session_is_silent_on_the_fixed_port_over_500_swarm_seeds() {
-    let failures = common::swarm_failures("replace-node.toml", 500);
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_silent_over_500_swarm_seeds("replace-node.toml");
 }
 
 #[test]
 fn losing_every_copy_of_a_dimension_table_is_reported_as_no_replica_holds_data() {
     // A dimension table is copied from the replicas of shard 0: losing it
     // there (and everywhere) leaves nothing to copy it from.
-    for seed in 1..=2 {
-        let o = violation_with(
-            "dimension-only-new-node.toml",
-            &[],
-            Some(Defect::WipeShardZeroEverywhere),
-            seed,
-        );
-        assert_reports(&o, ViolationKind::NoReplicaHoldsData);
-    }
+    assert_defect_reported(
+        "dimension-only-new-node.toml",
+        "",
+        Defect::WipeShardZeroEverywhere,
+        ViolationKind::NoReplicaHoldsData,
+    );
 }
 
 #[test]
 fn a_batch_of_a_day_its_cutoff_had_not_passed_is_reported_as_archive_layout() {
-    for seed in 1..=2 {
-        let o = violation_with(
-            "day-rollover-during-copy.toml",
-            &[],
-            Some(Defect::MisdatedArchiveBatch),
-            seed,
-        );
-        assert_reports(&o, ViolationKind::ArchiveLayout);
-    }
+    assert_defect_reported(
+        "day-rollover-during-copy.toml",
+        "",
+        Defect::MisdatedArchiveBatch,
+        ViolationKind::ArchiveLayout,
+    );
 }
 
 /// The fixed port archives only days its cutoff passed: the scenario of
@@ -286,8 +277,7 @@ fn a_batch_of_a_day_its_cutoff_had_not_passed_is_reported_as_archive_layout() {
 /// options drawn per seed, passes every invariant over 500 seeds.
 #[test]
 fn archive_layout_is_silent_on_the_fixed_port_over_500_swarm_seeds() {
-    let failures = common::swarm_failures("day-rollover-during-copy.toml", 500);
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_silent_over_500_swarm_seeds("day-rollover-during-copy.toml");
 }
 
 #[test]
@@ -296,24 +286,19 @@ fn an_archiving_job_that_never_advances_is_reported_as_jobs_stalled() {
     // 23:50 and heals at 00:20: once the cluster has converged, n2's cutoff
     // never reaches the new day.
     let heal = "\n[liveness]\nheal_at = \"30m\"\nwithin = \"10m\"\n";
-    for seed in 1..=2 {
-        let o = violation_with_extra(
-            "day-rollover-during-copy.toml",
-            &[],
-            heal,
-            Some(Defect::StuckArchivingCutoff),
-            seed,
-        );
-        assert_reports(&o, ViolationKind::JobsStalled);
-    }
+    assert_defect_reported(
+        "day-rollover-during-copy.toml",
+        heal,
+        Defect::StuckArchivingCutoff,
+        ViolationKind::JobsStalled,
+    );
 }
 
 /// The fixed port's jobs catch up after the heal: a liveness scenario, its
 /// options drawn per seed, passes every invariant over 500 seeds.
 #[test]
 fn jobs_stalled_is_silent_on_the_fixed_port_over_500_swarm_seeds() {
-    let failures = common::swarm_failures("faulty-replace.toml", 500);
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_silent_over_500_swarm_seeds("faulty-replace.toml");
 }
 
 #[test]
