@@ -156,7 +156,7 @@ impl ViolationKind {
 
     /// Safety ("never") as opposed to liveness ("eventually").
     pub fn is_safety(self) -> bool {
-        self != ViolationKind::Liveness
+        !matches!(self, ViolationKind::Liveness | ViolationKind::JobsStalled)
     }
 }
 

@@ -250,3 +250,13 @@ fn details_that_contradict_a_finished_bootstrap_are_reported() {
         assert!(end_state::misreported(&bad).is_some(), "{:?}", bad.details);
     }
 }
+
+#[test]
+fn only_the_eventually_invariants_are_liveness() {
+    let liveness: Vec<&str> = ViolationKind::ALL
+        .into_iter()
+        .filter(|k| !k.is_safety())
+        .map(ViolationKind::name)
+        .collect();
+    assert_eq!(liveness, ["jobs-stalled", "liveness"]);
+}
