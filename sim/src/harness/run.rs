@@ -13,7 +13,7 @@ use std::time::Duration;
 use shardboot::datanode::DataNode;
 use shardboot::env::DiskError;
 use shardboot::table_shard::BootstrapState;
-use shardboot::types::{BatchId, Day, NodeId, ShardId, ShardState, TableName, TableShardId};
+use shardboot::types::{Day, NodeId, ShardId, ShardState, TableName, TableShardId};
 
 use crate::check::oracle::{EndState, Oracle, ReplicaState, Violation, ViolationKind, jobs_behind};
 use crate::engine::executor::{self, RunEnd, Scheduler, Stats};
@@ -26,6 +26,8 @@ use crate::scenario::format::{Action, Expect, Scenario, Step};
 use crate::world::lifecycle::{Lifecycle, Source};
 use crate::world::state::{Defect, SimEnv, WorldRef};
 use crate::world::topology::{PlacementService, served_table_shards};
+
+mod planted;
 
 /// How to run.
 #[derive(Clone, Debug)]
@@ -431,19 +433,6 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// [`Defect::WipeShardZeroEverywhere`].
-    fn wipe_shard_zero(&self) {
-        let world = self.sim.world();
-        for table in &self.tables {
-            let id = TableShardId::new(table, ShardId(0));
-            for host in world.hosts.values() {
-                host.disk.wipe(&id);
-            }
-        }
-        self.sim
-            .enter(|| tracing::info!(target: "sim::defect", "shard_zero_wiped_everywhere"));
-    }
-
     /// Once some `Available`/`Leaving` replica of a table shard holds data
     /// (a durable commit offset past zero), at least one always does: for a
     /// fact table, a replica of its shard; for a dimension table, a replica
@@ -472,29 +461,6 @@ impl<'a> Run<'a> {
                         "invariant_violated");
                     return;
                 }
-            }
-        }
-    }
-
-    /// [`Defect::MisdatedArchiveBatch`]: the first fact replica with an
-    /// archive batch has its newest one re-listed under the day its version
-    /// starts.
-    fn misdate_archive_batch(&self) {
-        let world = self.sim.world();
-        for (node, dn) in self.sim.nodes().borrow().iter() {
-            let disk = &world.hosts[node].disk;
-            for ts in dn.table_shards() {
-                let Some((batch, meta)) = disk.meta(ts.id()).batches.pop_last() else {
-                    continue;
-                };
-                if world.defect_fires(Defect::MisdatedArchiveBatch) {
-                    disk.tamper_meta(ts.id(), |m| {
-                        m.batches.remove(&batch);
-                        let day = i32::try_from(meta.version.0 / 86_400).unwrap_or(i32::MAX);
-                        m.batches.insert(BatchId(day), meta);
-                    });
-                }
-                return;
             }
         }
     }
