@@ -302,6 +302,27 @@ fn jobs_stalled_is_silent_on_the_fixed_port_over_500_swarm_seeds() {
 }
 
 #[test]
+fn q11_closing_a_placed_peer_is_reported_as_peer_connections() {
+    // n4 holds a connection to n5 when n2 leaves: Q11 closes n5's instead.
+    for seed in 1..=2 {
+        let o = violation_with(
+            "hunts/q11-peer-left-while-connected.toml",
+            &["Q11"],
+            None,
+            seed,
+        );
+        assert_reports(&o, ViolationKind::PeerConnections);
+        let o = violation_with("hunts/q11-peer-left-while-connected.toml", &[], None, seed);
+        assert_eq!(o, Outcome::Pass, "seed {seed}: {o}");
+    }
+}
+
+#[test]
+fn peer_connections_is_silent_on_the_fixed_port_over_500_swarm_seeds() {
+    assert_silent_over_500_swarm_seeds("placement-churn.toml");
+}
+
+#[test]
 fn every_named_violation_has_a_test_that_produces_it() {
     // The tests above, by the violation they produce: a new invariant
     // without a producing test fails here. (`bootstrap-details` is produced
@@ -321,6 +342,7 @@ fn every_named_violation_has_a_test_that_produces_it() {
         "archive-layout",
         "bootstrap-details",
         "jobs-stalled",
+        "peer-connections",
         "liveness",
     ];
     let names: Vec<&str> = ViolationKind::ALL.iter().map(|k| k.name()).collect();

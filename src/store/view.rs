@@ -63,14 +63,28 @@ impl<E: Env> ShardStore<E> {
     pub fn held_rows(
         &self,
         today: Day,
+        read: impl FnMut(&FileKey) -> Result<FileBytes, DiskError>,
+    ) -> HeldRows {
+        self.held_rows_valued(today, read, synthetic_value)
+    }
+
+    /// [`ShardStore::held_rows`], a row counting as held only where its
+    /// file holds `value(offset, column)`: the simulator's oracle passes its
+    /// own statement of the upstream's values, so a port that writes other
+    /// values than the upstream's is caught even where its own
+    /// [`Record::value`] agrees with what it wrote.
+    pub fn held_rows_valued(
+        &self,
+        today: Day,
         mut read: impl FnMut(&FileKey) -> Result<FileBytes, DiskError>,
+        value: impl Fn(Offset, ColumnId) -> u64,
     ) -> HeldRows {
         let files = self.archived_files(today);
         let contents = files
             .into_iter()
             .map(|(batch, column, key)| (batch, column, read(&key)))
             .collect();
-        self.assemble(today, contents)
+        self.assemble(today, contents, value)
     }
 
     /// [`ShardStore::held_rows`] on this host's clock and disk.
@@ -80,7 +94,7 @@ impl<E: Env> ShardStore<E> {
         for (batch, column, key) in self.archived_files(today) {
             contents.push((batch, column, self.env.disk().read(&key).await));
         }
-        self.assemble(today, contents)
+        self.assemble(today, contents, synthetic_value)
     }
 
     /// The files of the archive batches within retention on `today`.
@@ -106,6 +120,7 @@ impl<E: Env> ShardStore<E> {
         &self,
         today: Day,
         contents: Vec<(BatchId, ColumnId, Result<FileBytes, DiskError>)>,
+        value: impl Fn(Offset, ColumnId) -> u64,
     ) -> HeldRows {
         let mem = self.mem.borrow();
         let commit = mem.meta.commit_offset;
@@ -155,7 +170,7 @@ impl<E: Env> ShardStore<E> {
                         let total = pairs.len();
                         let mut rows: Vec<Offset> = pairs
                             .into_iter()
-                            .filter(|&(offset, value)| synthetic_value(offset, column) == value)
+                            .filter(|&(offset, v)| value(offset, column) == v)
                             .map(|(offset, _)| offset)
                             .collect();
                         if rows.len() != total {

@@ -15,7 +15,9 @@ use shardboot::env::DiskError;
 use shardboot::table_shard::BootstrapState;
 use shardboot::types::{Day, NodeId, ShardId, ShardState, TableName, TableShardId};
 
-use crate::check::oracle::{EndState, Oracle, ReplicaState, Violation, ViolationKind, jobs_behind};
+use crate::check::oracle::{
+    EndState, HostState, Oracle, ReplicaState, Violation, ViolationKind, jobs_behind,
+};
 use crate::engine::executor::{self, RunEnd, Scheduler, Stats};
 use crate::engine::schedule::{ReplayError, Schedule};
 use crate::engine::time::VirtualTime;
@@ -26,6 +28,7 @@ use crate::scenario::format::{Action, Expect, Scenario, Step};
 use crate::world::lifecycle::{Lifecycle, Source};
 use crate::world::state::{Defect, SimEnv, WorldRef};
 use crate::world::topology::{PlacementService, served_table_shards};
+use crate::world::upstream::row_value;
 
 mod planted;
 
@@ -472,17 +475,30 @@ impl<'a> Run<'a> {
         let world = self.sim.world();
         let view = world.placement.view();
         let mut replicas = Vec::new();
-        let mut assigned = BTreeSet::new();
+        let mut hosts = Vec::new();
         for (node, dn) in self.sim.nodes().borrow().iter() {
-            if dn.assigned_version() == Some(view.version) {
-                assigned.insert(*node);
-            }
+            let source = dn.peer_source();
+            let known = source.known_hosts();
+            hosts.push(HostState {
+                node: *node,
+                assigned: dn.assigned_version() == Some(view.version),
+                closed: known
+                    .iter()
+                    .copied()
+                    .filter(|h| source.is_closed(*h))
+                    .collect(),
+                known: known.into_iter().collect(),
+                running: dn.manager().is_running(),
+                pending: dn.manager().is_pending(),
+            });
             let today = world.clock.now().day();
             for ts in dn.table_shards() {
                 let disk = &world.hosts[node].disk;
-                let rows = ts
-                    .store()
-                    .held_rows(today, |key| disk.contents(key).ok_or(DiskError::NotFound));
+                let rows = ts.store().held_rows_valued(
+                    today,
+                    |key| disk.contents(key).ok_or(DiskError::NotFound),
+                    row_value,
+                );
                 replicas.push(ReplicaState {
                     node: *node,
                     shard: ts.id().clone(),
@@ -501,7 +517,7 @@ impl<'a> Run<'a> {
             placement: &view.placement,
             upstream: &world.upstream,
             replicas,
-            assigned,
+            hosts,
         });
         if oracle.violation().is_none()
             && let Some(v) = self.watch.leaked_session(self.sim.lifecycle())

@@ -15,11 +15,26 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use shardboot::env::{UpstreamError, UpstreamLog};
 use shardboot::model::{Record, TableSchema};
-use shardboot::types::{Day, Offset, ShardId, TableKind, TableShardId};
+use shardboot::types::{ColumnId, Day, Offset, ShardId, TableKind, TableShardId};
 
 use crate::engine::executor::{self, yield_now};
 use crate::engine::rng::{Ratio, SimRng};
 use crate::world::clock::TrueClock;
+
+/// The value the upstream's row at `offset` holds in `column` (a fixed mix
+/// of the two, so content is checked without being stored twice). This is
+/// the upstream's own statement, which the oracle checks every replica's
+/// files against; the port derives the values it writes with its own
+/// `Record::value`, so a port that derives them wrongly disagrees with it.
+pub fn row_value(offset: Offset, column: ColumnId) -> u64 {
+    let mut x = offset
+        .0
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add(u64::from(column.0).wrapping_mul(0xBF58_476D_1CE4_E5B9));
+    x ^= x >> 31;
+    x = x.wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 29)
+}
 
 /// What the workload produces. Part of a scenario (`[workload]`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -35,9 +35,10 @@ pub struct EndState<'a> {
     pub placement: &'a Placement,
     pub upstream: &'a Upstream,
     pub replicas: Vec<ReplicaState>,
-    /// The hosts whose process has finished assigning the final placement
-    /// (an assignment in progress may still hold a removed table shard).
-    pub assigned: BTreeSet<NodeId>,
+    /// Every running host's process (one that has finished assigning the
+    /// final placement is judged on what it holds; an assignment in
+    /// progress may still hold a removed table shard).
+    pub hosts: Vec<super::HostState>,
 }
 
 /// The first table shard a host that assigned the final placement still

@@ -17,12 +17,14 @@ use crate::engine::trace::TraceEvent;
 
 mod end_state;
 mod events;
+mod hosts;
 pub mod instant;
 
 pub use end_state::jobs_behind;
 pub use end_state::{EndState, ReplicaState};
 use end_state::{check_rows, stray_table_shard};
 use events::{CopyProgress, ShardEvent, Tracked, event_shard, parse_hosts, parse_node};
+pub use hosts::HostState;
 
 /// The named invariants.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -59,13 +61,16 @@ pub enum ViolationKind {
     BootstrapDetails,
     /// After the heal, a fact replica's background jobs did not catch up.
     JobsStalled,
+    /// A host that assigned the final placement does not know its hosts, or
+    /// keeps one's connection closed for good.
+    PeerConnections,
     /// Liveness: the cluster did not converge by the end of the run.
     Liveness,
 }
 
 impl ViolationKind {
     /// Every invariant, in the order reports list them.
-    pub const ALL: [ViolationKind; 14] = [
+    pub const ALL: [ViolationKind; 15] = [
         ViolationKind::DataLoss,
         ViolationKind::PhantomData,
         ViolationKind::BootstrapState,
@@ -79,6 +84,7 @@ impl ViolationKind {
         ViolationKind::ArchiveLayout,
         ViolationKind::BootstrapDetails,
         ViolationKind::JobsStalled,
+        ViolationKind::PeerConnections,
         ViolationKind::Liveness,
     ];
 
@@ -98,6 +104,7 @@ impl ViolationKind {
             ViolationKind::ArchiveLayout => "archive-layout",
             ViolationKind::BootstrapDetails => "bootstrap-details",
             ViolationKind::JobsStalled => "jobs-stalled",
+            ViolationKind::PeerConnections => "peer-connections",
             ViolationKind::Liveness => "liveness",
         }
     }
@@ -143,8 +150,11 @@ impl ViolationKind {
             ViolationKind::JobsStalled => {
                 "runs with a liveness phase: once converged, every fact replica's durable cutoff reaches today - lag and its archive keeps no day beyond retention, within one purge and one archiving interval"
             }
+            ViolationKind::PeerConnections => {
+                "at the end, a host that assigned the final placement has one peer slot per host it places, none of them closed"
+            }
             ViolationKind::Liveness => {
-                "after the last fault heals every assigned replica becomes Available and every table shard Bootstrapped; a host that assigned the final placement holds no table shard it does not place there"
+                "after the last fault heals every assigned replica becomes Available and every table shard Bootstrapped; a host that assigned the final placement holds no table shard it does not place there; no bootstrap request waits with no bootstrap running"
             }
         }
     }
@@ -395,6 +405,11 @@ impl Oracle {
     /// End of run: every replica the final placement assigns is `Available`
     /// and bootstrapped, and holds exactly the upstream rows.
     pub fn check_end_state(&mut self, end: EndState<'_>) {
+        // A host's broken bookkeeping first: it is the cause a replica still
+        // Initializing at the end is often the symptom of.
+        if let Some(v) = hosts::check_hosts(end.placement, &end.hosts, end.at) {
+            self.report(v);
+        }
         for (shard, replicas) in &end.placement.shards {
             for (node, state) in replicas {
                 if *state != ShardState::Available {
@@ -409,7 +424,13 @@ impl Oracle {
                 }
             }
         }
-        if let Some(v) = stray_table_shard(end.placement, &end.assigned, &end.replicas, end.at) {
+        let assigned: BTreeSet<NodeId> = end
+            .hosts
+            .iter()
+            .filter(|h| h.assigned)
+            .map(|h| h.node)
+            .collect();
+        if let Some(v) = stray_table_shard(end.placement, &assigned, &end.replicas, end.at) {
             self.report(v);
         }
         for replica in &end.replicas {

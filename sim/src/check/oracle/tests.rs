@@ -260,3 +260,68 @@ fn only_the_eventually_invariants_are_liveness() {
         .collect();
     assert_eq!(liveness, ["jobs-stalled", "liveness"]);
 }
+
+#[test]
+fn a_closed_or_missing_peer_slot_and_a_lost_request_are_reported() {
+    let mut placement = Placement::default();
+    placement.shards.insert(
+        ShardId(0),
+        [
+            (NodeId(1), ShardState::Available),
+            (NodeId(2), ShardState::Initializing),
+        ]
+        .into(),
+    );
+    let sound = HostState {
+        node: NodeId(2),
+        assigned: true,
+        known: [NodeId(1), NodeId(2)].into(),
+        closed: BTreeSet::new(),
+        running: false,
+        pending: false,
+    };
+    let at = VirtualTime::ZERO;
+    assert_eq!(
+        hosts::check_hosts(&placement, std::slice::from_ref(&sound), at),
+        None
+    );
+    // A slot closed for a host that has left the placement is not judged.
+    let mut gone = sound.clone();
+    gone.closed = [NodeId(3)].into();
+    assert_eq!(hosts::check_hosts(&placement, &[gone], at), None);
+
+    let mut closed = sound.clone();
+    closed.closed = [NodeId(1)].into();
+    let mut missing = sound.clone();
+    missing.known = [NodeId(2)].into();
+    let mut extra = sound.clone();
+    extra.known.insert(NodeId(3));
+    for bad in [closed, missing, extra] {
+        let v = hosts::check_hosts(&placement, std::slice::from_ref(&bad), at).expect("reported");
+        assert_eq!(
+            (v.kind, v.node),
+            (ViolationKind::PeerConnections, Some(NodeId(2))),
+            "{bad:?}"
+        );
+        // A host still assigning the final placement is not judged on it.
+        let early = HostState {
+            assigned: false,
+            ..bad
+        };
+        assert_eq!(hosts::check_hosts(&placement, &[early], at), None);
+    }
+
+    let lost = HostState {
+        pending: true,
+        assigned: false,
+        ..sound.clone()
+    };
+    let v = hosts::check_hosts(&placement, &[lost], at).expect("reported");
+    assert_eq!(v.kind, ViolationKind::Liveness);
+    let waiting = HostState {
+        pending: true,
+        running: true,
+        ..sound
+    };
+    assert_eq!(hosts::check_hosts(&placement, &[waiting], at), None);
+}
